@@ -1,0 +1,43 @@
+"""Reading audio files with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from audeep_edge.errors import AudioError
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read an audio file (any format libsndfile knows: WAV, FLAC, OGG, ...).
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n, channels), float64 in [-1, 1]]
+    fs : sample rate in Hz
+
+    Raises
+    ------
+    AudioError : unreadable/corrupt file, no samples, or non-finite samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    try:
+        samples, fs = soundfile.read(str(path), dtype="float64", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"{path}: cannot read audio ({reason})") from None
+    if samples.shape[0] == 0:
+        raise AudioError(f"{path}: the file contains no audio samples")
+    check_finite(samples, str(path))
+    return samples, int(fs)
+
+
+def check_finite(samples: np.ndarray, where: str) -> None:
+    """Raise AudioError if ``samples`` contains NaN or infinity (garbage in would be garbage out)."""
+    if not np.all(np.isfinite(samples)):
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise AudioError(f"{where}: {bad} non-finite (NaN/inf) audio samples")

@@ -1,0 +1,12 @@
+"""CLI command modules. Each module defines ``register(app: typer.Typer) -> None``."""
+
+COMMAND_MODULES = (
+    "data",       # preprocess, inspect, validate, fuse, export, import, upsample, modify
+    "autoencoders",  # t-rae / f-rae / ft-rae train|generate
+    "learners",   # mlp / svm evaluate|predict
+    "quantize",   # quantize
+    "stream",     # listen, bench, config check
+    "dashboard",  # dashboard
+    "deploy",     # doctor, install
+    "adapt",      # baseline fit, enroll
+)

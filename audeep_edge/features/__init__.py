@@ -1,0 +1,21 @@
+"""The one spectrogram front end, shared by training (offline) and the streaming runtime."""
+
+from audeep_edge.features.config import FrameGeometry, FrontendConfig
+from audeep_edge.features.mel import mel_centre_frequencies, mel_filterbank
+from audeep_edge.features.normalize import minmax_scale, to_db, window_features
+from audeep_edge.features.offline import Extracted, extract, fix_length
+from audeep_edge.features.streaming import StreamingFrontend
+
+__all__ = [
+    "FrontendConfig",
+    "FrameGeometry",
+    "StreamingFrontend",
+    "mel_filterbank",
+    "mel_centre_frequencies",
+    "to_db",
+    "minmax_scale",
+    "window_features",
+    "Extracted",
+    "extract",
+    "fix_length",
+]

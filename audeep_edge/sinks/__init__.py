@@ -1,0 +1,1 @@
+"""Where window results go: MQTT (+ Home Assistant discovery), JSONL."""
