@@ -1,7 +1,270 @@
-"""CLI commands (placeholder until this area lands)."""
+"""On-device adaptation: ``baseline fit|show`` (what is normal here) and ``enroll`` (new labels in seconds).
 
+Embeddings come from the streaming pipeline itself (same windows, front end and model as ``listen``), and the
+results are written next to the bundle (``baseline.npz``, ``enrolled.npz`` + ``enrolled.json``), where ``listen``
+picks them up. Runtime only: numpy, no TensorFlow or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
 import typer
+
+from audeep_edge.errors import AudioError, ConfigError
+
+log = logging.getLogger(__name__)
+
+baseline_app = typer.Typer(help="Learn what is normal on this device; `listen` then scores novelty 0..1.",
+                           no_args_is_help=True)
+
+BUNDLE = typer.Option(..., "--bundle", help="Model bundle directory (baseline/enrollments are stored in it).")
+FILES = typer.Option(None, "--file", help="Audio file to learn from instead of the microphone; more may follow "
+                     "(--file a.wav b.wav, or a glob).")
+MORE_FILES = typer.Argument(None, help="More audio files (so that `--file *.wav` works).", show_default=False)
+DEVICE = typer.Option(None, "--device", help="Microphone: input device index or part of its name.")
+HOP = typer.Option(None, "--hop", help="Seconds between windows (default: the bundle's).", min=0.01)
+THREADS = typer.Option(1, "--threads", help="Interpreter threads.", min=1)
+DELEGATE = typer.Option("none", "--delegate", help="none, xnnpack or edgetpu.")
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Embeddings of some audio: ``embeddings`` (n, D) float32, ``levels`` (n,) dBFS, ``groups`` (n,) source
+    index, ``seconds`` of audio consumed, ``embed_seconds`` spent (wall)."""
+
+    embeddings: np.ndarray
+    levels: np.ndarray
+    groups: np.ndarray
+    seconds: float
+    embed_seconds: float
+
+
+class _Collector:
+    """A pipeline sink that keeps each window's embedding and level."""
+
+    def __init__(self) -> None:
+        self.embeddings: list[np.ndarray] = []
+        self.levels: list[float] = []
+
+    def publish_window(self, payload: dict) -> None:
+        self.embeddings.append(np.asarray(payload["embedding"], dtype=np.float32))
+        self.levels.append(float(payload["dbfs"]))
+
+    def publish_health(self, payload: dict) -> None:
+        pass
+
+    def publish_event(self, payload: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | None = None,
+                device: str | None = None, hop: float | None = None, threads: int = 1,
+                delegate: str = "none") -> Embedded:
+    """Stream files (each from its start) or ``seconds`` of microphone audio through the bundle's model.
+
+    Parameters
+    ----------
+    bundle : a loaded :class:`audeep_edge.bundle.Bundle`.
+    files : audio files; None or empty records ``seconds`` from the microphone ``device``.
+    hop : seconds between windows (default: the bundle's ``hop_seconds``).
+
+    Raises
+    ------
+    ConfigError : no audio asked for. AudioError : unreadable audio, or less than one window of it.
+    """
+    from audeep_edge.encoder import Encoder
+    from audeep_edge.pipeline import Pipeline, WindowAnalyzer, Windower
+    from audeep_edge.sources import FileSource, MicrophoneSource
+
+    if not files and seconds is None:
+        raise ConfigError("no audio: pass --file FILE, or --seconds N to record from the microphone")
+    if files and (seconds is not None or device is not None):
+        raise ConfigError("--seconds/--device record from the microphone; they cannot be combined with --file")
+    g = bundle.geometry
+    hop_frames = max(1, round((hop or bundle.hop_seconds) * g.fs / g.hop))
+    window_samples = (bundle.window_frames - 1) * g.hop + g.n_fft
+    if files:
+        sources, max_windows = [FileSource(f) for f in files], None
+    else:
+        if seconds * g.fs < window_samples:
+            raise AudioError(f"--seconds {seconds:g} is shorter than one {window_samples / g.fs:.2f} s window")
+        sources = [MicrophoneSource(device, preferred_rate=g.fs)]
+        max_windows = 1 + int((seconds * g.fs - window_samples) // (hop_frames * g.hop))
+        log.info("recording %.1f s from %s ...", seconds, sources[0].name)
+    encoder = Encoder(bundle.model_path, threads=threads, delegate=delegate)
+    fe = bundle.frontend
+    started, collector, groups, audio = time.perf_counter(), _Collector(), [], 0.0
+    for index, source in enumerate(sources):
+        windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
+                            window_frames=bundle.window_frames, hop_frames=hop_frames,
+                            source_rate=source.sample_rate)
+        analyzer = WindowAnalyzer(encoder, [], clip_below=fe.clip_below, clip_above=fe.clip_above,
+                                  device_id="adapt", embeddings="float32", embedding_encoding="json")
+        before = len(collector.embeddings)
+        summary = Pipeline(source, windower, analyzer, [collector], health_interval=1e9,
+                           max_windows=max_windows).run()
+        audio += summary.audio_seconds
+        if len(collector.embeddings) == before:
+            raise AudioError(f"{source.name}: {summary.audio_seconds:.2f} s of audio is shorter than one "
+                             f"{window_samples / g.fs:.2f} s window of this bundle")
+        groups += [index] * (len(collector.embeddings) - before)
+    return Embedded(embeddings=np.stack(collector.embeddings), levels=np.asarray(collector.levels),
+                    groups=np.asarray(groups), seconds=audio, embed_seconds=time.perf_counter() - started)
+
+
+def _load_bundle(path: Path, *, writable: bool = True):
+    """The bundle, after checking that files can be written next to it (before any recording starts)."""
+    from audeep_edge.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    if writable and not os.access(bundle.path, os.W_OK):
+        raise ConfigError(f"--bundle {bundle.path} is read-only; copy it somewhere writable "
+                          f"(cp -r {bundle.path} ~/my.bundle) and pass that")
+    return bundle
+
+
+def _file_list(files: list[Path] | None, more: list[Path] | None) -> list[Path]:
+    """``--file`` values plus the positional files after them; positional files need a ``--file`` first."""
+    if more and not files:
+        raise ConfigError(f"unexpected argument {str(more[0])!r}: audio files follow --file")
+    return [*(files or []), *(more or [])]
+
+
+def _describe_source(files: list[Path] | None, seconds: float | None, device: str | None) -> str:
+    if files:
+        return ", ".join(str(f) for f in files)
+    return f"microphone {device or 'default'}, {seconds:g} s"
+
+
+def _baseline_center(bundle) -> np.ndarray | None:
+    """The baseline mean (the centre of this device's normal sound) if a baseline was fitted."""
+    from audeep_edge.head.novelty import BASELINE_FILE, load_baseline
+
+    path = bundle.path / BASELINE_FILE
+    return load_baseline(path).scorer.mean if path.is_file() else None
+
+
+@baseline_app.command("fit")
+def baseline_fit(
+    bundle_path: Path = BUNDLE,
+    files: Optional[List[Path]] = FILES,
+    more_files: Optional[List[Path]] = MORE_FILES,
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="Record this long from the microphone "
+                                            "(300 s of ordinary sound is a good start).", min=0.1),
+    device: Optional[str] = DEVICE,
+    method: str = typer.Option("knn", "--method", help="knn (k nearest neighbours) or gmm (Gaussian mixture)."),
+    k: int = typer.Option(5, "--k", help="knn: neighbours averaged.", min=1),
+    components: int = typer.Option(4, "--components", help="gmm: mixture components.", min=1),
+    hop: Optional[float] = HOP,
+    threads: int = THREADS,
+    delegate: str = DELEGATE,
+) -> None:
+    """Fit the reference of normal sound (bundle/baseline.npz) from files or the microphone."""
+    from audeep_edge.head.novelty import BASELINE_FILE, METHODS, fit_baseline
+
+    files = _file_list(files, more_files)
+
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    bundle = _load_bundle(bundle_path)
+    audio = embed_audio(bundle, files=files, seconds=seconds, device=device, hop=hop, threads=threads,
+                        delegate=delegate)
+    started = time.perf_counter()
+    baseline = fit_baseline(audio.embeddings, method=method, k=k, components=components,
+                            groups=audio.groups if files and len(files) > 1 else None,
+                            meta={"model_sha256": bundle.manifest["sha256"], "bundle": bundle.name,
+                                  "seconds": round(audio.seconds, 3), "source": _describe_source(files, seconds, device),
+                                  "fitted_at": round(time.time(), 3)})
+    fit_seconds = time.perf_counter() - started
+    path = baseline.save(bundle.path / BASELINE_FILE)
+    typer.echo(f"baseline: {method} on {len(audio.embeddings)} windows ({audio.seconds:.1f} s of audio); "
+               f"fitted in {fit_seconds:.2f} s -> {path}")
+
+
+@baseline_app.command("show")
+def baseline_show(bundle_path: Path = BUNDLE) -> None:
+    """Describe the bundle's baseline."""
+    from audeep_edge.bundle import load_bundle
+    from audeep_edge.head.novelty import BASELINE_FILE, load_baseline
+
+    bundle = load_bundle(bundle_path, verify=False)
+    baseline = load_baseline(bundle.path / BASELINE_FILE)
+    meta = baseline.meta
+    current = "yes" if meta.get("model_sha256") == bundle.manifest["sha256"] else "NO: fit it again"
+    p50, p95, p99 = np.percentile(baseline.calibration, [50, 95, 99])
+    fitted = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.get("fitted_at", 0)))
+    rows = [("file", str(bundle.path / BASELINE_FILE)), ("method", baseline.method),
+            ("windows", str(meta.get("windows"))), ("audio", f"{meta.get('seconds', 0):.1f} s"),
+            ("source", str(meta.get("source", ""))), ("fitted at", fitted),
+            ("matches the model", current),
+            ("held-out raw scores", f"p50 {p50:.4g}, p95 {p95:.4g}, p99 {p99:.4g} ({baseline.calibration.size})")]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        typer.echo(f"{name:<{width}}  {value}")
+
+
+def enroll(
+    bundle_path: Path = BUNDLE,
+    label: Optional[str] = typer.Option(None, "--label", help="Name of the sound to learn."),
+    files: Optional[List[Path]] = FILES,
+    more_files: Optional[List[Path]] = MORE_FILES,
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="Record this long from the microphone "
+                                            "while the sound happens (e.g. 30).", min=0.1),
+    device: Optional[str] = DEVICE,
+    append: bool = typer.Option(False, "--append", help="Add to the label's examples instead of replacing them."),
+    remove: Optional[str] = typer.Option(None, "--remove", help="Forget this enrolled label."),
+    list_: bool = typer.Option(False, "--list", help="List the enrolled labels."),
+    hop: Optional[float] = HOP,
+    threads: int = THREADS,
+    delegate: str = DELEGATE,
+) -> None:
+    """Teach the device a new sound from a few seconds of it (no retraining); `listen` uses it at once."""
+    from audeep_edge.head.enroll import Enrollment, active_windows, check_name
+
+    files = _file_list(files, more_files)
+
+    if sum(x is not None and x is not False for x in (label, remove, list_ or None)) != 1:
+        raise ConfigError("pass exactly one of --label NAME, --remove NAME or --list")
+    bundle = _load_bundle(bundle_path, writable=not list_)
+    enrollment = Enrollment.load(bundle.path, bundle.manifest["sha256"], bundle.embedding_size)
+    if list_:
+        for name in enrollment.names:
+            info = enrollment.info(name)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["enrolled_at"]))
+            typer.echo(f"{name}\t{info['windows']} windows\t{when}\t{info['source']}")
+        if not enrollment.names:
+            typer.echo("no enrolled labels")
+        return
+    if remove is not None:
+        enrollment.remove(remove)
+        enrollment.save()
+        typer.echo(f"removed {remove!r}; enrolled: {', '.join(enrollment.names) or 'none'}")
+        return
+    name = check_name(label, bundle.labels)
+    audio = embed_audio(bundle, files=files, seconds=seconds, device=device, hop=hop, threads=threads,
+                        delegate=delegate)
+    started = time.perf_counter()
+    keep = active_windows(audio.levels)
+    enrollment.add(name, audio.embeddings[keep], source=_describe_source(files, seconds, device), append=append)
+    enrollment.head(center=_baseline_center(bundle))  # the centroids listen will build: fails here, not there
+    enrollment.save()
+    fit_ms = (time.perf_counter() - started) * 1e3
+    typer.echo(f"enrolled {name!r} from {int(keep.sum())} of {keep.size} windows ({audio.seconds:.1f} s of audio) "
+               f"in {fit_ms:.1f} ms (+{audio.embed_seconds:.2f} s embedding); "
+               f"enrolled: {', '.join(enrollment.names)}")
 
 
 def register(app: typer.Typer) -> None:
-    """Register this area's commands on the main app."""
+    """``baseline fit|show`` and ``enroll``."""
+    app.add_typer(baseline_app, name="baseline")
+    app.command("enroll")(enroll)

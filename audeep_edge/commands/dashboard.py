@@ -1,7 +1,36 @@
-"""CLI commands (placeholder until this area lands)."""
+"""``audeep-edge dashboard``: serve the live web dashboard for every device on a broker."""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Register this area's commands on the main app."""
+    """Register ``dashboard`` on the main app."""
+    app.command("dashboard")(dashboard)
+
+
+def dashboard(
+    broker: str = typer.Option("mqtt://127.0.0.1:1883", "--broker", help="MQTT broker: mqtt://host[:port] or mqtts://…"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on; anything but loopback needs --token."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="AUDEEP_DASHBOARD_TOKEN",
+                                        help="Secret every request must carry (also read from $AUDEEP_DASHBOARD_TOKEN)."),
+    prefix: str = typer.Option("audeep", "--prefix", help="First MQTT topic level the devices publish under."),
+    history: float = typer.Option(300.0, "--history", min=10.0, help="Seconds of timeline kept per device."),
+) -> None:
+    """Serve a live web page of every device under PREFIX/+/… until Ctrl-C."""
+    from audeep_edge.dashboard import DashboardServer
+    from audeep_edge.dashboard.mqtt_state import HistoryLimits
+
+    server = DashboardServer(broker, host=host, port=port, token=token, prefix=prefix,
+                             limits=HistoryLimits(history_s=history, max_windows=int(history * 4)))
+    url = server.start()
+    typer.echo(f"dashboard: {url}  (broker {server.broker}; Ctrl-C to stop)")
+    try:
+        threading.Event().wait()
+    finally:
+        server.stop()

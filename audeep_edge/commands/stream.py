@@ -1,7 +1,226 @@
-"""CLI commands (placeholder until this area lands)."""
+"""``audeep-edge listen``, ``audeep-edge bench`` and ``audeep-edge config check``.
+
+``listen`` wires source -> pipeline -> sinks and runs until the audio ends, ``--max-windows`` or
+SIGINT/SIGTERM; start order: sinks (embedded broker first, so the MQTT sink connects at once), dashboard,
+then the source, so nothing is captured before it can be published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator, List, Optional
 
 import typer
 
+from audeep_edge.config import build_config, flag, help_for
+
+log = logging.getLogger(__name__)
+
+CONNECT_WAIT_S = 5.0  # how long listen waits for the broker before it starts (buffering if it is away)
+
 
 def register(app: typer.Typer) -> None:
-    """Register this area's commands on the main app."""
+    """Register ``listen``, ``bench`` and ``config check``."""
+    app.command("listen")(listen)
+    app.command("bench")(bench)
+    config_app = typer.Typer(help="Runtime config files (TOML/YAML, keys = listen's flag names).",
+                             no_args_is_help=True)
+    config_app.command("check")(config_check)
+    app.add_typer(config_app, name="config")
+
+
+def _opt(name: str, *aliases: str) -> typer.models.OptionInfo:
+    """A listen option whose flag, help and (file-or-default) value come from audeep_edge.config."""
+    return typer.Option(None, flag(name), *aliases, help=help_for(name), show_default=False)
+
+
+def listen(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML/YAML file with the same keys as "
+                                          "these flags; flags given here override it."),
+    list_devices: bool = typer.Option(False, "--list-devices", help="List audio input devices and exit."),
+    mic: Optional[bool] = _opt("mic"),
+    file: Optional[Path] = _opt("file"),
+    stdin: Optional[bool] = _opt("stdin"),
+    device: Optional[str] = _opt("device"),
+    realtime: Optional[bool] = _opt("realtime"),
+    format: Optional[str] = _opt("format"),
+    rate: Optional[int] = _opt("rate"),
+    channels: Optional[int] = _opt("channels"),
+    block: Optional[float] = _opt("block"),
+    queue_blocks: Optional[int] = _opt("queue_blocks"),
+    bundle: Optional[Path] = _opt("bundle", "-b"),
+    precision: Optional[str] = _opt("precision"),
+    threads: Optional[int] = _opt("threads"),
+    delegate: Optional[str] = _opt("delegate"),
+    require_delegate: Optional[bool] = _opt("require_delegate"),
+    hop: Optional[float] = _opt("hop"),
+    top_k: Optional[int] = _opt("top_k"),
+    smoothing: Optional[str] = _opt("smoothing"),
+    smoothing_windows: Optional[int] = _opt("smoothing_windows"),
+    embeddings: Optional[str] = _opt("embeddings"),
+    embedding_encoding: Optional[str] = _opt("embedding_encoding"),
+    health_interval: Optional[float] = _opt("health_interval"),
+    max_windows: Optional[int] = _opt("max_windows"),
+    broker: Optional[str] = _opt("broker"),
+    jsonl: Optional[str] = _opt("jsonl"),
+    device_id: Optional[str] = _opt("device_id"),
+    protocol: Optional[str] = _opt("protocol"),
+    qos: Optional[int] = _opt("qos"),
+    topic_prefix: Optional[str] = _opt("topic_prefix"),
+    client_id: Optional[str] = _opt("client_id"),
+    keepalive: Optional[int] = _opt("keepalive"),
+    ca_file: Optional[Path] = _opt("ca_file"),
+    cert_file: Optional[Path] = _opt("cert_file"),
+    key_file: Optional[Path] = _opt("key_file"),
+    tls_insecure: Optional[bool] = _opt("tls_insecure"),
+    username: Optional[str] = _opt("username"),
+    password_file: Optional[Path] = _opt("password_file"),
+    queue_max: Optional[int] = _opt("queue_max"),
+    queue_dir: Optional[Path] = _opt("queue_dir"),
+    homeassistant: Optional[bool] = _opt("homeassistant"),
+    discovery_prefix: Optional[str] = _opt("discovery_prefix"),
+    dashboard: Optional[bool] = _opt("dashboard"),
+    dashboard_host: Optional[str] = _opt("dashboard_host"),
+    dashboard_port: Optional[int] = _opt("dashboard_port"),
+    dashboard_token: Optional[str] = typer.Option(None, "--dashboard-token", envvar="AUDEEP_DASHBOARD_TOKEN",
+                                                  help=help_for("dashboard_token") + " Also $AUDEEP_DASHBOARD_TOKEN.",
+                                                  show_default=False),
+) -> None:
+    """Stream audio through a model bundle and publish every window (MQTT, JSONL) until the audio ends or Ctrl-C.
+
+    Without --broker an embedded MQTT broker starts on 127.0.0.1; without a source the microphone is used.
+    """
+    overrides = {name: value for name, value in locals().items() if name not in ("config", "list_devices")}
+    if list_devices:
+        _print_devices()
+        return
+    run_listen(build_config(config, overrides))
+
+
+def _print_devices() -> None:
+    from audeep_edge.sources import list_input_devices
+
+    for d in list_input_devices():
+        typer.echo(f"{'*' if d.default else ' '} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_rate} Hz)")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM end the run cleanly (flush, ``offline``, exit 0) instead of raising."""
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def run_listen(cfg) -> None:
+    """Run ``listen`` with a validated :class:`~audeep_edge.config.ListenConfig`."""
+    from audeep_edge.encoder import Encoder
+    from audeep_edge.pipeline.assemble import build_pipeline, effective_hop, find_bundle, info_payload, open_source
+
+    bundle = find_bundle(cfg.bundle, cfg.precision)
+    encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate,
+                      require_delegate=cfg.require_delegate)
+    source = open_source(cfg, bundle)
+    info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle))
+    log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", bundle.name, bundle.precision,
+             info["window_seconds"], info["hop_seconds"], source.name)
+    with contextlib.ExitStack() as stack:
+        sinks = _open_sinks(cfg, info, stack)
+        pipeline = build_pipeline(cfg, bundle, encoder, source, sinks)
+        stop = threading.Event()
+        with _stop_on_signals(stop):
+            summary = pipeline.run(stop)
+    log.info("%d windows from %.1f s of audio; RTF %.4f, latency p50 %.1f ms, p99 %.1f ms; %d overruns",
+             summary.windows, summary.audio_seconds, summary.rtf, *_percentiles_ms(summary.latencies),
+             summary.overruns)
+
+
+def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
+    from audeep_edge.pipeline.health import percentile_ms
+
+    return percentile_ms(latencies, 50) or 0.0, percentile_ms(latencies, 99) or 0.0
+
+
+def _open_sinks(cfg, info: dict, stack: contextlib.ExitStack) -> list:
+    """JSONL, MQTT (with an embedded broker when no --broker is given) and the dashboard; closed by ``stack``
+    in reverse order, so the MQTT sink flushes and says ``offline`` before the embedded broker stops."""
+    sinks = []
+    if cfg.jsonl is not None:
+        from audeep_edge.sinks.jsonl import JsonlSink
+
+        sinks.append(JsonlSink(cfg.jsonl, info))
+        stack.callback(sinks[-1].close)
+    if cfg.broker == "none":
+        return sinks
+    from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+
+    url = cfg.broker
+    settings = MqttSettings(url=url or "mqtt://127.0.0.1", **cfg.mqtt_options())  # check options before starting
+    if url is None:
+        from audeep_edge.sinks.broker import start_embedded_broker
+
+        embedded = start_embedded_broker("127.0.0.1")
+        stack.callback(embedded.stop)
+        url = embedded.url
+        typer.echo(f"embedded MQTT broker on {url} (watch: mosquitto_sub -h {embedded.host} -p {embedded.port} "
+                   f"-t '{settings.topic_prefix}/#' -v)", err=True)
+        settings = MqttSettings(url=url, **cfg.mqtt_options())
+    mqtt_sink = MqttSink(settings, cfg.device_id, info)
+    stack.callback(mqtt_sink.close)
+    if not mqtt_sink.wait_connected(CONNECT_WAIT_S):  # raises BrokerError for refused credentials
+        log.warning("%s; buffering until it is reachable", mqtt_sink.last_error or f"no answer from {settings.address}")
+    sinks.append(mqtt_sink)
+    if cfg.dashboard:
+        from audeep_edge.dashboard import DashboardServer
+
+        server = DashboardServer(url, host=cfg.dashboard_host, port=cfg.dashboard_port, token=cfg.dashboard_token)
+        typer.echo(f"dashboard: {server.start()}", err=True)
+        stack.callback(server.stop)
+    return sinks
+
+
+def config_check(file: Path = typer.Argument(..., help="Config file (.toml, .yaml or .yml).")) -> None:
+    """Validate a listen config file: keys, values, the bundle it names and the MQTT options."""
+    from audeep_edge.pipeline.assemble import effective_hop, find_bundle
+    from audeep_edge.sinks.mqtt import MqttSettings
+
+    cfg = build_config(file)
+    bundle = find_bundle(cfg.bundle, cfg.precision)
+    if cfg.broker != "none":
+        MqttSettings(url=cfg.broker or "mqtt://127.0.0.1", **cfg.mqtt_options())
+    broker = cfg.broker or "embedded broker on 127.0.0.1"
+    typer.echo(f"{file}: ok (source {cfg.source}, bundle {bundle.name} {bundle.precision}, hop "
+               f"{effective_hop(cfg, bundle):.3g} s, {cfg.threads} thread(s), delegate {cfg.delegate}, broker {broker}, "
+               f"device id {cfg.device_id})")
+
+
+def bench(
+    bundles: List[Path] = typer.Option(..., "--bundle", "-b", help="Bundle to measure; repeat for several."),
+    seconds: float = typer.Option(60.0, "--seconds", min=1.0, help="Seconds of audio streamed per bundle."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Audio to stream, looped to --seconds "
+                                        "(default: the bundled demo audio)."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help=help_for("threads")),
+    delegate: str = typer.Option("none", "--delegate", help=help_for("delegate")),
+    hop: Optional[float] = typer.Option(None, "--hop", help=help_for("hop")),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also time the naive baseline "
+                                  "(scipy spectrogram of the whole window per hop + Keras predict; needs [train])."),
+    baseline_model: Optional[Path] = typer.Option(None, "--baseline-model", help="Keras model (.keras) or "
+                                                  "training run directory of the float model (default: the "
+                                                  "bundle's training run)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per bundle instead of a table."),
+) -> None:
+    """Stream N seconds of audio through the full runtime pipeline per bundle (front end -> encoder -> head ->
+    JSONL sink to /dev/null) and report RTF, window latency p50/p99, CPU % and peak RSS, each in a fresh
+    process without TensorFlow; the naive baseline runs in its own process, side by side."""
+    from audeep_edge.commands.bench_worker import print_results, run_bench
+
+    results = run_bench(bundles, seconds=seconds, audio=file, threads=threads, delegate=delegate, hop=hop,
+                        baseline=baseline, baseline_model=baseline_model)
+    print_results(results, as_json=as_json)

@@ -1,0 +1,242 @@
+"""Deployable model bundle (runtime side): read and verify ``bundle.json``, check front-end compatibility.
+
+A bundle is a directory ``NAME.bundle/`` holding ``model.tflite``, ``bundle.json`` and optional extras
+(``parity.json``, ``head.npz``, ``baseline.npz``); see docs/design.md. This module imports neither
+TensorFlow nor Keras: ``audeep-edge quantize`` writes bundles through :func:`write_manifest`, devices read
+them through :func:`load_bundle`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from audeep_edge import __version__
+from audeep_edge.errors import ConfigError, ModelError
+from audeep_edge.features import FrameGeometry, FrontendConfig
+
+SCHEMA_VERSION = 1
+MANIFEST = "bundle.json"
+MODEL_FILE = "model.tflite"
+INPUT_NAME = "spectrogram"
+NORMALIZATION = "audeep-minmax"  # per-window dB re max, clip, min-max to [-1, 1] (features.window_features)
+PRECISIONS = ("float32", "float16", "dynamic", "int8", "edgetpu")
+
+# FrontendConfig fields a bundle fixes; the offline-only ones (fixed_length, chunking) do not apply to streaming.
+_MATCHED_FIELDS = ("sample_rate", "window_width", "window_overlap", "mel_bands", "clip_below", "clip_above",
+                   "channels", "pre_emphasis")
+_VERSIONED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "ai-edge-litert")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle.
+
+    Attributes
+    ----------
+    path : bundle directory.
+    manifest : the parsed ``bundle.json``.
+    model_path : the ``.tflite`` file (hash checked by :func:`load_bundle`).
+    frontend : front-end settings to run with (``sample_rate`` always set: the device resamples to it).
+    geometry : the exact STFT framing the model was trained on (n_fft and hop in samples).
+    window_frames : T, spectrogram frames per encoder input window.
+    labels : class names in probability order; empty when no classifier head is attached.
+    embedding_size : D, length of the ``embedding`` output.
+    precision : one of :data:`PRECISIONS`.
+    hop_seconds : default stride between windows when streaming, in seconds.
+    """
+
+    path: Path
+    manifest: dict
+    model_path: Path
+    frontend: FrontendConfig
+    geometry: FrameGeometry
+    window_frames: int
+    labels: list[str]
+    embedding_size: int
+    precision: str
+    hop_seconds: float
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(1, T, F) of the ``spectrogram`` input."""
+        return tuple(self.manifest["input"]["shape"])
+
+    @property
+    def window_seconds(self) -> float:
+        """Audio covered by one input window, in seconds."""
+        g = self.geometry
+        return ((self.window_frames - 1) * g.hop + g.n_fft) / g.fs
+
+    def check_compatible(self, frontend: FrontendConfig) -> None:
+        """Raise ModelError naming the first setting where ``frontend`` differs from the bundle's.
+
+        ``sample_rate=None`` in ``frontend`` means "whatever the bundle needs"; offline-only settings
+        (fixed length, chunking) are not compared.
+        """
+        for field in _MATCHED_FIELDS:
+            want, have = getattr(self.frontend, field), getattr(frontend, field)
+            if field == "sample_rate" and have is None:
+                continue
+            if not _same(want, have):
+                raise ModelError(
+                    f"bundle {self.path} was trained with {field.replace('_', '-')}={want} but the front-end "
+                    f"config asks for {have}; use the bundle's settings or a bundle made for {have}"
+                )
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
+    """Read a bundle directory (or its ``bundle.json``), check its schema and, by default, its model hash.
+
+    Raises
+    ------
+    ModelError : missing or unreadable bundle, unsupported schema, missing fields, hash mismatch.
+    """
+    path = Path(path)
+    directory = path.parent if path.name == MANIFEST else path
+    manifest_path = directory / MANIFEST
+    if not directory.is_dir():
+        raise ModelError(f"bundle {directory} does not exist; pass a directory made by `audeep-edge quantize`")
+    if not manifest_path.is_file():
+        raise ModelError(f"bundle {directory} has no {MANIFEST}; pass a directory made by `audeep-edge quantize`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{manifest_path} is not valid JSON ({exc}); re-copy the bundle") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{manifest_path} is not a JSON object; re-copy the bundle")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ModelError(f"{manifest_path} has schema_version {version!r}; this audeep-edge reads "
+                         f"{SCHEMA_VERSION}: upgrade audeep-edge or re-export the bundle")
+    try:
+        return _parse(directory, manifest, verify)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ModelError(f"{manifest_path} is malformed: {detail}; re-export the bundle") from None
+
+
+def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
+    fe = manifest["frontend"]
+    model_path = directory / manifest.get("model_file", MODEL_FILE)
+    if not model_path.is_file():
+        raise ModelError(f"bundle {directory} lacks its model file {model_path.name}; re-copy the bundle")
+    if verify and sha256_of(model_path) != manifest["sha256"]:
+        raise ModelError(f"{model_path} does not match the sha256 in {MANIFEST} (corrupt or replaced); "
+                         "re-copy the bundle or re-run `audeep-edge quantize`")
+    if fe.get("normalization", NORMALIZATION) != NORMALIZATION:
+        raise ModelError(f"bundle {directory} uses normalization {fe['normalization']!r}; "
+                         f"this audeep-edge supports {NORMALIZATION!r} only")
+    precision = manifest["precision"]
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}")
+    frontend = FrontendConfig(**{k: fe[k] for k in _MATCHED_FIELDS})
+    n_fft, hop = int(fe["n_fft"]), int(fe["hop"])
+    if not 0 < hop <= n_fft:
+        raise ValueError(f"hop {hop} must be in (0, n_fft={n_fft}]")
+    geometry = FrameGeometry(fs=int(fe["sample_rate"]), n_fft=n_fft, overlap=n_fft - hop)
+    window_frames = int(fe["window_frames"])
+    bins = frontend.mel_bands or n_fft // 2 + 1
+    shape = [int(s) for s in manifest["input"]["shape"]]
+    if shape != [1, window_frames, bins]:
+        raise ValueError(f"input shape {shape} is not [1, window_frames={window_frames}, bins={bins}]")
+    outputs = manifest["outputs"]
+    labels = [str(label) for label in manifest.get("labels", [])]
+    if len(labels) != int(outputs.get("probabilities", 0)):
+        raise ValueError(f"{len(labels)} labels for {outputs.get('probabilities', 0)} class probabilities")
+    return Bundle(path=directory, manifest=manifest, model_path=model_path, frontend=frontend, geometry=geometry,
+                  window_frames=window_frames, labels=labels, embedding_size=int(outputs["embedding"]),
+                  precision=precision, hop_seconds=float(manifest.get("stream", {}).get("hop_seconds", 1.0)))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of audeep-edge and the installed conversion/runtime packages (no imports)."""
+    versions = {"audeep_edge": __version__}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_manifest(
+    directory: Path,
+    *,
+    name: str,
+    precision: str,
+    frontend: FrontendConfig,
+    geometry: FrameGeometry,
+    window_frames: int,
+    embedding_size: int,
+    labels: list[str] | None = None,
+    input_dtype: str = "float32",
+    hop_seconds: float = 1.0,
+    training: dict | None = None,
+) -> Path:
+    """Write ``directory/bundle.json`` for the ``model.tflite`` already in ``directory``; return its path.
+
+    Parameters
+    ----------
+    frontend : settings the model was trained with; ``sample_rate`` is taken from ``geometry.fs``.
+    geometry : the training data's frame geometry (exact n_fft and hop in samples).
+    window_frames : T of the (1, T, F) input.
+    embedding_size : D of the ``embedding`` output.
+    labels : class names in probability order (None or empty without a head).
+    input_dtype : dtype of the ``spectrogram`` input tensor (int8/uint8 for edgetpu bundles).
+    training : data set name, license, accuracy, run directory, ...
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    directory = Path(directory)
+    labels = list(labels or [])
+    bins = frontend.mel_bands or geometry.n_fft // 2 + 1
+    outputs = {"embedding": int(embedding_size)}
+    if labels:
+        outputs["probabilities"] = len(labels)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "precision": precision,
+        "model_file": MODEL_FILE,
+        "sha256": sha256_of(directory / MODEL_FILE),
+        "frontend": {
+            "sample_rate": geometry.fs, "n_fft": geometry.n_fft, "hop": geometry.hop,
+            "window_width": frontend.window_width, "window_overlap": frontend.window_overlap,
+            "mel_bands": frontend.mel_bands, "clip_below": frontend.clip_below, "clip_above": frontend.clip_above,
+            "channels": frontend.channels, "pre_emphasis": frontend.pre_emphasis,
+            "window_frames": int(window_frames), "normalization": NORMALIZATION,
+        },
+        "input": {"name": INPUT_NAME, "shape": [1, int(window_frames), bins], "dtype": input_dtype},
+        "outputs": outputs,
+        "labels": labels,
+        "stream": {"hop_seconds": float(hop_seconds)},
+        "training": dict(training or {}),
+        "versions": package_versions(),
+    }
+    path = directory / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path

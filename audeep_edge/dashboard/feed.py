@@ -1,0 +1,87 @@
+"""Subscribes to ``<prefix>/+/{status,info,window,health,event}`` and feeds a :class:`FleetState`.
+
+The paho client runs in its own thread (``connect_async`` + ``loop_start``) and reconnects by itself
+with a capped back-off, so a broker that goes away is shown on the page and picked up again when it
+returns; retained ``status``/``info`` arrive again on every reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from audeep_edge.dashboard.mqtt_state import TOPIC_KINDS, FleetState
+from audeep_edge.sinks.broker_url import BrokerAddress
+
+log = logging.getLogger(__name__)
+
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 10
+KEEPALIVE_S = 15
+
+
+class MqttFeed:
+    """A paho client that keeps ``state`` up to date until :meth:`stop`.
+
+    Parameters
+    ----------
+    broker : parsed broker address.
+    state : fleet state to update.
+    prefix : topic level(s) before ``<device_id>`` (``audeep`` in schema v1; may be ``home/audeep``).
+    """
+
+    def __init__(self, broker: BrokerAddress, state: FleetState, prefix: str = "audeep") -> None:
+        self.broker = broker
+        self.state = state
+        self.prefix = prefix
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"audeep-dashboard-{uuid.uuid4().hex[:8]}"
+        )
+        if broker.username:
+            self._client.username_pw_set(broker.username, broker.password)
+        if broker.tls:
+            self._client.tls_set_context(ssl.create_default_context())
+        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        """Connect in the background; failures are retried, never raised."""
+        self._client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect and join the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker %s refused the dashboard: %s", self.broker, reason_code)
+            self.state.set_broker(False, f"refused: {reason_code}")
+            return
+        log.info("dashboard connected to %s", self.broker)
+        client.subscribe([(f"{self.prefix}/+/{kind}", 0) for kind in TOPIC_KINDS])
+        self.state.set_broker(True)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.state.set_broker(False, "unreachable")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code != 0:
+            log.warning("lost the broker %s (%s); reconnecting", self.broker, reason_code)
+        self.state.set_broker(False, "disconnected")
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        device_id, _, kind = message.topic[len(self.prefix) + 1:].partition("/")
+        if kind not in TOPIC_KINDS:
+            return
+        if not self.state.handle_message(device_id, kind, message.payload, time.time()):
+            log.debug("ignored a malformed or repeated message on %s", message.topic)

@@ -1,0 +1,230 @@
+"""Enrolled classes: new labels learnt on the device from a few seconds of audio, without retraining.
+
+Each enrolled class is the centroid of its examples' embeddings after centring (on the device's baseline mean
+when there is one) and scaling to unit length; a window's similarity to a class is the cosine to its centroid.
+A window *belongs* to the enrolled classes with probability ``m = sigmoid((best_similarity - accept) / SHARPNESS)``;
+:meth:`EnrolledHead.combine` gives the enrolled classes that share (split by a softmax over similarities) and
+leaves ``1 - m`` to the bundle's trained head, so ``listen`` reports one distribution over trained + enrolled
+labels. Without a trained head the ``1 - m`` is "none of these" and the probabilities sum to ``m``.
+
+The examples themselves are stored next to the bundle (``enrolled.npz``, the only file read back; ``enrolled.json``
+is a readable copy of its index), so the centroids can be rebuilt with any centre and classes added or removed in
+milliseconds. numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audeep_edge.errors import ConfigError, DataError, ModelError
+
+ENROLLED_FILE = "enrolled.npz"
+ENROLLED_INDEX = "enrolled.json"
+FORMAT_VERSION = 1
+#: cosine similarity (centred embeddings) at which a window is as likely enrolled as not
+ACCEPT_SIMILARITY = 0.5
+#: width of the sigmoid around ``accept``, in cosine units
+SHARPNESS = 0.05
+#: softmax temperature over the enrolled classes' similarities
+TEMPERATURE = 0.05
+MAX_NAME_LENGTH = 64
+#: windows quieter than the loudest by more than this (dB) are pauses, not the sound being enrolled
+ACTIVE_RANGE_DB = 20.0
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class EnrolledHead:
+    """Nearest-centroid classifier over the enrolled classes.
+
+    Attributes
+    ----------
+    names : C class names. centroids : (C, D) unit vectors. center : (D,) subtracted before the cosine.
+    accept : cosine similarity at which membership is 0.5.
+    """
+
+    names: tuple[str, ...]
+    centroids: np.ndarray
+    center: np.ndarray
+    accept: float = ACCEPT_SIMILARITY
+
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cosine similarities [shape=(n, C)] of embeddings [shape=(n, D) or (D,)] to each centroid."""
+        x = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if x.shape[1] != self.centroids.shape[1]:
+            raise ModelError(f"embeddings have {x.shape[1]} dimensions but the enrolled classes "
+                             f"{self.centroids.shape[1]}; enroll them again for this bundle")
+        return _unit_rows(x - self.center) @ self.centroids.T
+
+    def membership(self, similarities: np.ndarray) -> np.ndarray:
+        """Probability [shape=(n,)] that each window is one of the enrolled sounds."""
+        best = similarities.max(axis=1)
+        return 1.0 / (1.0 + np.exp(-(best - self.accept) / SHARPNESS))
+
+    def combine(self, embeddings: np.ndarray, base_probabilities: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities over the trained labels followed by the enrolled ones [shape=(n, B + C)].
+
+        Parameters
+        ----------
+        embeddings : (n, D) or (D,) window embeddings.
+        base_probabilities : (n, B) or (B,) probabilities of the bundle's trained head, or None without one.
+        """
+        sims = self.similarities(embeddings)
+        m = self.membership(sims)[:, None]
+        enrolled = m * _softmax(sims / TEMPERATURE)
+        if base_probabilities is None:
+            return enrolled
+        base = np.atleast_2d(np.asarray(base_probabilities, dtype=np.float64))
+        return np.concatenate([(1.0 - m) * base, enrolled], axis=1)
+
+
+def active_windows(levels_dbfs: np.ndarray, range_db: float = ACTIVE_RANGE_DB) -> np.ndarray:
+    """Mask [shape=(n,)] of the windows within ``range_db`` of the loudest (the pauses between two rings of
+    a doorbell would otherwise teach it silence)."""
+    levels = np.asarray(levels_dbfs, dtype=np.float64)
+    return levels >= levels.max() - range_db if levels.size else np.zeros(0, bool)
+
+
+def check_name(name: str, trained_labels: list[str]) -> str:
+    """A clean class name, or ConfigError saying what is wrong with it."""
+    clean = " ".join(str(name).split())
+    if not clean:
+        raise ConfigError("--label must not be empty")
+    if len(clean) > MAX_NAME_LENGTH or not clean.isprintable():
+        raise ConfigError(f"--label {name!r} must be printable and at most {MAX_NAME_LENGTH} characters")
+    if clean in trained_labels:
+        raise ConfigError(f"--label {clean!r} is one of the bundle's trained labels; choose another name")
+    return clean
+
+
+class Enrollment:
+    """The enrolled examples of one bundle, read from and written to ``bundle_dir/enrolled.npz``.
+
+    Parameters
+    ----------
+    bundle_dir : the bundle directory.
+    model_sha256 : the bundle model's hash (examples from another model are meaningless).
+    embedding_size : D.
+    """
+
+    def __init__(self, bundle_dir: str | Path, model_sha256: str, embedding_size: int) -> None:
+        self.bundle_dir = Path(bundle_dir)
+        self.model_sha256 = model_sha256
+        self.embedding_size = int(embedding_size)
+        self._examples: dict[str, np.ndarray] = {}
+        self._info: dict[str, dict] = {}
+
+    @property
+    def path(self) -> Path:
+        return self.bundle_dir / ENROLLED_FILE
+
+    @property
+    def names(self) -> list[str]:
+        """Enrolled class names in enrolment order (the order of their probabilities)."""
+        return list(self._examples)
+
+    def info(self, name: str) -> dict:
+        """``windows``, ``source`` and ``enrolled_at`` (Unix seconds) of one class."""
+        return dict(self._info[name], windows=int(self._examples[name].shape[0]))
+
+    def add(self, name: str, embeddings: np.ndarray, *, source: str = "", append: bool = False) -> None:
+        """Enroll ``name`` from embeddings [shape=(n, D)]; replace its examples unless ``append``."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise DataError(f"no embeddings to enroll {name!r} from; record longer or pass a longer file")
+        if x.shape[1] != self.embedding_size:
+            raise ModelError(f"embeddings have {x.shape[1]} dimensions, the bundle {self.embedding_size}")
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"the embeddings of {name!r} contain NaN or infinity; check the audio and the model")
+        if append and name in self._examples:
+            x = np.concatenate([self._examples[name], x])
+        self._examples[name] = x
+        self._info[name] = {"source": source, "enrolled_at": round(time.time(), 3)}
+
+    def remove(self, name: str) -> None:
+        """Forget ``name``; ConfigError listing the enrolled names when it is not one of them."""
+        if name not in self._examples:
+            known = ", ".join(self.names) or "none"
+            raise ConfigError(f"--remove {name!r}: no such enrolled label (enrolled: {known})")
+        del self._examples[name], self._info[name]
+
+    def head(self, center: np.ndarray | None = None, accept: float = ACCEPT_SIMILARITY) -> EnrolledHead | None:
+        """The classifier for the current classes (None when nothing is enrolled).
+
+        Parameters
+        ----------
+        center : (D,) vector subtracted from every embedding (the baseline's mean); None means zero.
+        accept : cosine similarity at which membership is 0.5.
+        """
+        if not self._examples:
+            return None
+        c = np.zeros(self.embedding_size, np.float32) if center is None else np.asarray(center, np.float32)
+        centroids = np.stack([_unit_rows(_unit_rows(x - c).mean(axis=0)) for x in self._examples.values()])
+        return EnrolledHead(names=tuple(self.names), centroids=centroids.astype(np.float32), center=c, accept=accept)
+
+    def save(self) -> Path:
+        """Write ``enrolled.npz`` atomically (a running ``listen`` reloads it) and its readable index."""
+        index = self._index()
+        names = self.names
+        embeddings = (np.concatenate([self._examples[n] for n in names]) if names
+                      else np.zeros((0, self.embedding_size), np.float32))
+        class_index = np.concatenate([np.full(self._examples[n].shape[0], i) for i, n in enumerate(names)]) \
+            if names else np.zeros(0, int)
+        tmp = self.path.with_name(f".{ENROLLED_FILE}.tmp")
+        with tmp.open("wb") as fh:
+            np.savez(fh, embeddings=embeddings, class_index=class_index, meta=np.array(json.dumps(index)))
+        os.replace(tmp, self.path)
+        readable = self.bundle_dir / ENROLLED_INDEX
+        tmp = readable.with_name(f".{ENROLLED_INDEX}.tmp")
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
+        os.replace(tmp, readable)
+        return self.path
+
+    def _index(self) -> dict:
+        return {"format_version": FORMAT_VERSION, "model_sha256": self.model_sha256,
+                "embedding_size": self.embedding_size,
+                "classes": [{"name": n, **self.info(n)} for n in self.names]}
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, model_sha256: str, embedding_size: int) -> "Enrollment":
+        """The bundle's enrolled classes (none when ``enrolled.npz`` does not exist).
+
+        Raises
+        ------
+        ModelError : unreadable file, or examples made with another model (enroll again).
+        """
+        enrollment = cls(bundle_dir, model_sha256, embedding_size)
+        path = enrollment.path
+        if not path.is_file():
+            return enrollment
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                embeddings, class_index = data["embeddings"], data["class_index"]
+                index = json.loads(str(data["meta"]))
+            classes = index["classes"]
+            if index.get("format_version") != FORMAT_VERSION or len(class_index) != len(embeddings):
+                raise ValueError(f"format {index.get('format_version')}")
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path} is unreadable ({exc}); delete it and enroll again") from None
+        if index.get("model_sha256") != model_sha256 or embeddings.shape[1:] != (enrollment.embedding_size,):
+            raise ModelError(f"{path} was enrolled with another model; delete it (or `audeep-edge enroll --remove`) "
+                             "and enroll again")
+        for i, entry in enumerate(classes):
+            enrollment._examples[entry["name"]] = embeddings[class_index == i].astype(np.float32)
+            enrollment._info[entry["name"]] = {"source": entry.get("source", ""),
+                                               "enrolled_at": entry.get("enrolled_at", 0.0)}
+        return enrollment

@@ -1,0 +1,100 @@
+"""Builds the parts of a run from a :class:`~audeep_edge.config.ListenConfig` and a bundle (used by
+``listen`` and ``bench``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from audeep_edge.bundle import Bundle, load_bundle
+from audeep_edge.encoder import Encoder
+from audeep_edge.errors import ModelError
+from audeep_edge.features import FrameGeometry
+from audeep_edge.pipeline.analysis import WindowAnalyzer
+from audeep_edge.pipeline.runner import Pipeline
+from audeep_edge.pipeline.windows import Windower
+from audeep_edge.sinks.base import Sink
+from audeep_edge.sources import FileSource, MicrophoneSource, Source, StdinSource
+
+if TYPE_CHECKING:
+    from audeep_edge.config import ListenConfig
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+def find_bundle(value: Path | None, precision: str | None = None) -> Bundle:
+    """Load ``--bundle``: a bundle directory, the name of a bundled model, or (None) the bundled default
+    (the int8 one when there is one).
+
+    Raises
+    ------
+    ModelError : no such bundle, a broken one, or one of another ``precision`` than required.
+    """
+    if value is None:
+        candidates = sorted(ASSETS.glob("*.bundle"))
+        if not candidates:
+            raise ModelError("no --bundle given and this installation has no bundled model; pass --bundle DIR")
+        int8 = [path for path in candidates if load_bundle(path, verify=False).precision == "int8"]
+        value = (int8 or candidates)[0]
+    elif not value.exists():
+        named = [ASSETS / value.name, ASSETS / f"{value.name}.bundle"]
+        value = next((path for path in named if path.is_dir()), value)
+    bundle = load_bundle(value)
+    if precision is not None and bundle.precision != precision:
+        raise ModelError(f"bundle {bundle.path} is {bundle.precision} but the config asks for --precision "
+                         f"{precision}; use a {precision} bundle or change --precision")
+    return bundle
+
+
+def hop_frames(geometry: FrameGeometry, hop_seconds: float) -> int:
+    """``hop_seconds`` in whole spectrogram frames (at least 1); logs when it had to round."""
+    frames = max(1, round(hop_seconds * geometry.fs / geometry.hop))
+    actual = frames * geometry.hop / geometry.fs
+    if abs(actual - hop_seconds) > 1e-6:
+        log.info("hop %.4g s rounded to %d frames = %.4g s", hop_seconds, frames, actual)
+    return frames
+
+
+def open_source(cfg: ListenConfig, bundle: Bundle) -> Source:
+    """The configured source; a microphone or pipe defaults to the bundle's rate and 1 channel (2 when the
+    bundle mixes LEFT/RIGHT/DIFF)."""
+    if cfg.source == "file":
+        return FileSource(cfg.file, realtime=cfg.realtime, block_seconds=cfg.block)
+    channels = cfg.channels or (1 if bundle.frontend.channels == "MEAN" else 2)
+    if cfg.source == "stdin":
+        rate = cfg.rate or bundle.geometry.fs
+        log.info("reading %s PCM from stdin: %d Hz, %d channel(s)", cfg.format, rate, channels)
+        return StdinSource(cfg.format, rate, channels, block_seconds=cfg.block)
+    return MicrophoneSource(cfg.device, cfg.rate, channels, preferred_rate=bundle.geometry.fs,
+                            block_seconds=cfg.block, queue_blocks=cfg.queue_blocks)
+
+
+def info_payload(bundle: Bundle, device_id: str, hop_seconds: float) -> dict:
+    """The retained ``info`` payload (schema v1)."""
+    return {"device_id": device_id, "bundle": bundle.name, "precision": bundle.precision, "labels": bundle.labels,
+            "embedding_size": bundle.embedding_size, "window_seconds": round(bundle.window_seconds, 6),
+            "hop_seconds": round(hop_seconds, 6)}
+
+
+def effective_hop(cfg: ListenConfig, bundle: Bundle) -> float:
+    """The hop actually used (``--hop`` or the bundle's, rounded to whole frames), in seconds."""
+    g = bundle.geometry
+    return hop_frames(g, cfg.hop or bundle.hop_seconds) * g.hop / g.fs
+
+
+def build_pipeline(cfg: ListenConfig, bundle: Bundle, encoder: Encoder, source: Source,
+                   sinks: list[Sink]) -> Pipeline:
+    """Front end, windows, analysis and sinks for ``source``."""
+    fe, g = bundle.frontend, bundle.geometry
+    windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
+                        window_frames=bundle.window_frames, hop_frames=hop_frames(g, cfg.hop or bundle.hop_seconds),
+                        source_rate=source.sample_rate)
+    analyzer = WindowAnalyzer(encoder, bundle.labels, clip_below=fe.clip_below, clip_above=fe.clip_above,
+                              device_id=cfg.device_id, top_k=cfg.top_k, smoothing=cfg.smoothing,
+                              smoothing_windows=cfg.smoothing_windows, embeddings=cfg.embeddings,
+                              embedding_encoding=cfg.embedding_encoding)
+    return Pipeline(source, windower, analyzer, sinks, health_interval=cfg.health_interval,
+                    max_windows=cfg.max_windows)

@@ -1,0 +1,130 @@
+"""The streaming loop: source blocks -> windows -> payloads -> sinks, with health reports and a clean end."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from audeep_edge.audio import check_finite
+from audeep_edge.pipeline.analysis import WindowAnalyzer
+from audeep_edge.pipeline.health import HealthMonitor
+from audeep_edge.pipeline.windows import Windower
+from audeep_edge.sinks.base import Sink
+from audeep_edge.sinks.payload import SCHEMA_VERSION
+from audeep_edge.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did: windows published, audio consumed (s), processing time (s), wall time (s),
+    every window's latency (s) and the source's overruns."""
+
+    windows: int = 0
+    audio_seconds: float = 0.0
+    busy_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    overruns: int = 0
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing time per second of audio."""
+        return self.busy_seconds / self.audio_seconds if self.audio_seconds else float("nan")
+
+
+def _sink_counter(sinks: list[Sink], name: str) -> int:
+    """Sum of a sink statistic (``dropped``/``buffered``) over the sinks that report ``stats()``."""
+    return sum(int(sink.stats().get(name, 0)) for sink in sinks if hasattr(sink, "stats"))
+
+
+class Pipeline:
+    """Runs one source to its end (or ``stop``/``max_windows``), publishing every window and periodic health.
+
+    The loop runs in the calling thread. Live sources capture in their own thread and hand blocks over
+    through a bounded queue, so a slow window never stalls capture. Label changes of the smoothed label are
+    published as ``label_change`` events.
+
+    Parameters
+    ----------
+    source : where audio comes from.
+    windower : front end and window timing for this source.
+    analyzer : model + head + payload.
+    sinks : where payloads go (all of them get every payload).
+    health_interval : seconds between ``health`` payloads (one more is sent at the end).
+    max_windows : stop after this many windows (None: run until the source ends or ``stop``).
+    """
+
+    def __init__(self, source: Source, windower: Windower, analyzer: WindowAnalyzer, sinks: list[Sink], *,
+                 health_interval: float = 10.0, max_windows: int | None = None) -> None:
+        self.source, self.windower, self.analyzer, self.sinks = source, windower, analyzer, sinks
+        self.max_windows = max_windows
+        self.health = HealthMonitor(analyzer.device_id, health_interval)
+        self._label: str | None = None
+
+    def run(self, stop: threading.Event | None = None) -> RunSummary:
+        """Stream until the audio ends, ``stop`` is set or ``max_windows`` windows were published."""
+        stop = stop or threading.Event()
+        summary, started = RunSummary(), time.monotonic()
+        blocks = self.source.blocks(stop)
+        try:
+            for block in blocks:
+                t0 = time.monotonic()
+                check_finite(block.samples, self.source.name)
+                done = self._publish(self.windower.push(block.samples, block.captured), summary)
+                busy = time.monotonic() - t0
+                audio = block.samples.shape[0] / self.source.sample_rate
+                summary.busy_seconds += busy
+                summary.audio_seconds += audio
+                self.health.record_block(busy, audio)
+                if self.health.due():
+                    self._publish_health()
+                if done:
+                    break
+            else:
+                if not stop.is_set():
+                    self._publish(self.windower.flush(time.monotonic()), summary)
+        finally:
+            blocks.close()  # releases a live device even when the loop ends early
+        self._publish_health()
+        summary.wall_seconds = time.monotonic() - started
+        summary.overruns = self.source.overruns
+        if summary.windows == 0:
+            log.warning("no window was analysed: %.2f s of audio is shorter than one %.2f s window",
+                        self.windower.audio_seconds, self.windower.window_samples / self.windower.geometry.fs)
+        return summary
+
+    def _publish(self, windows: list, summary: RunSummary) -> bool:
+        """Analyse and publish ``windows``; True once ``max_windows`` is reached."""
+        for window in windows:
+            payload = self.analyzer(window)
+            for sink in self.sinks:
+                sink.publish_window(payload)
+            self._publish_label_change(payload)
+            latency = time.monotonic() - window.captured
+            summary.latencies.append(latency)
+            self.health.record_window(latency)
+            summary.windows += 1
+            if self.max_windows is not None and summary.windows >= self.max_windows:
+                return True
+        return False
+
+    def _publish_label_change(self, payload: dict) -> None:
+        label = payload.get("smoothed_label")
+        if label is not None and self._label is not None and label != self._label:
+            event = {"schema_version": SCHEMA_VERSION, "device_id": self.analyzer.device_id,
+                     "wall_time": payload["wall_time"], "type": "label_change", "seq": payload["seq"],
+                     "audio_time": payload["audio_time"], "label": label, "previous": self._label}
+            for sink in self.sinks:
+                sink.publish_event(event)
+        self._label = label
+
+    def _publish_health(self) -> None:
+        payload = self.health.report(overruns=self.source.overruns, queue_depth=self.source.queue_depth,
+                                     dropped=_sink_counter(self.sinks, "dropped"),
+                                     buffered=_sink_counter(self.sinks, "buffered"))
+        for sink in self.sinks:
+            sink.publish_health(payload)

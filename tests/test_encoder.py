@@ -1,0 +1,74 @@
+"""The LiteRT wrapper: signature lookup, int8 (de)quantisation, delegates and their fallback, bad models."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from stream_testing import DATA, TINY, TINY_INT8, cosine
+
+from audeep_edge.audio import read_audio
+from audeep_edge.bundle import load_bundle
+from audeep_edge.encoder import Encoder
+from audeep_edge.errors import ModelError
+from audeep_edge.features import extract
+
+
+@pytest.fixture(scope="module")
+def real_windows() -> np.ndarray:
+    """Feature windows of real ESC-10 clips with the tiny bundle's front end [shape=(N, 24, 32)]."""
+    bundle = load_bundle(TINY)
+    windows = []
+    for path in sorted((DATA / "esc_mini").rglob("*.ogg"))[::5]:
+        samples, fs = read_audio(path)
+        clip = extract(samples, fs, bundle.frontend).chunks[0]
+        windows += [clip[i:i + 24] for i in range(0, clip.shape[0] - 24, 30)]
+    return np.stack(windows)
+
+
+def test_outputs_have_the_bundle_sizes_and_probabilities_sum_to_one(real_windows):
+    bundle = load_bundle(TINY)
+    encoder = Encoder(bundle.model_path)
+    out = encoder(real_windows[0])
+    assert encoder.input_shape == bundle.input_shape == (1, 24, 32)
+    assert out.embedding.shape == (bundle.embedding_size,) and out.embedding.dtype == np.float32
+    assert out.probabilities.shape == (len(bundle.labels),)
+    assert out.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_int8_model_is_quantised_and_dequantised_to_the_float_model(real_windows):
+    """The int8 bundle (int8 input/output tensors, names stripped) agrees with the float one on real audio."""
+    fp32, int8 = Encoder(load_bundle(TINY).model_path), Encoder(load_bundle(TINY_INT8).model_path)
+    for window in real_windows:
+        a, b = fp32(window), int8(window)
+        assert cosine(a.embedding, b.embedding) >= 0.98
+        assert np.abs(a.probabilities - b.probabilities).max() <= 0.03
+
+
+@pytest.mark.parametrize("bundle", [TINY, TINY_INT8])
+def test_xnnpack_and_plain_kernels_agree(real_windows, bundle):
+    path = load_bundle(bundle).model_path
+    plain, xnnpack = Encoder(path, delegate="none"), Encoder(path, delegate="xnnpack", threads=2)
+    assert xnnpack.delegate == "xnnpack"
+    for window in real_windows[:5]:
+        assert cosine(plain(window).embedding, xnnpack(window).embedding) >= 0.999
+
+
+def test_missing_edgetpu_falls_back_to_cpu_with_a_warning_or_fails_when_required(real_windows, caplog):
+    path = load_bundle(TINY).model_path
+    with caplog.at_level(logging.WARNING):
+        encoder = Encoder(path, delegate="edgetpu")
+    assert encoder.delegate == "none"
+    assert any("libedgetpu" in r.getMessage() and "CPU" in r.getMessage() for r in caplog.records)
+    assert np.allclose(encoder(real_windows[0]).embedding, Encoder(path)(real_windows[0]).embedding)
+    with pytest.raises(ModelError, match="--delegate edgetpu: cannot load libedgetpu"):
+        Encoder(path, delegate="edgetpu", require_delegate=True)
+
+
+def test_a_corrupt_model_is_a_model_error_naming_the_file(tmp_path):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"TFL3" + bytes(range(256)) * 8)
+    with pytest.raises(ModelError, match="model.tflite: not a loadable TFLite model"):
+        Encoder(bad)
+
