@@ -37,6 +37,7 @@ from audeep_edge.sources.stdin import STDIN_FORMATS
 SOURCES = ("mic", "file", "stdin")
 SOURCE_SPECIFIC = {"realtime": ("file",), "device": ("mic",), "queue_blocks": ("mic",), "format": ("stdin",),
                    "rate": ("stdin", "mic"), "channels": ("stdin", "mic")}
+GROUPS = {"mic": "Source", "bundle": "Model", "top_k": "Output", "broker": "Sinks", "dashboard": "Dashboard"}
 # Keys handed to the MQTT sink's MqttSettings, which owns their defaults and checks.
 MQTT_KEYS = ("protocol", "qos", "topic_prefix", "client_id", "keepalive", "ca_file", "cert_file", "key_file",
              "tls_insecure", "username", "password_file", "queue_max", "queue_dir", "homeassistant",
@@ -97,8 +98,8 @@ class ListenConfig:
     health_interval: float = _setting(10.0, "Seconds between health messages.", low=0.1, high=86_400.0)
     max_windows: int | None = _setting(None, "Stop after this many windows.", low=1, high=10**12)
     # -- sinks
-    broker: str | None = _setting(None, "MQTT broker mqtt[s]://[user@]host[:port]; 'none' disables MQTT; "
-                                  "default: an embedded broker on 127.0.0.1 (1883, or a free port).")
+    broker: str | None = _setting(None, "MQTT broker URL, mqtt://host:port or mqtts://host:port (TLS); 'none' "
+                                  "disables MQTT; default: an embedded broker on 127.0.0.1 (1883, or a free port).")
     jsonl: str | None = _setting(None, "Also write every payload as JSON Lines to this file, or '-' for stdout.",
                                  path=True)
     device_id: str = _setting(None, "Second MQTT topic level (default: the host name).", factory=default_device_id)
@@ -165,6 +166,13 @@ def _default(name: str) -> Any:
 def help_for(name: str) -> str:
     """The help text of setting ``name`` (for the CLI options)."""
     return _FIELDS[name].metadata["help"]
+
+
+def group_of(name: str) -> str:
+    """The group a setting is listed under in ``listen --help`` and docs/streaming.md."""
+    names = list(_FIELDS)
+    start = max((first for first in GROUPS if names.index(first) <= names.index(name)), key=names.index)
+    return GROUPS[start]
 
 
 def check_value(name: str, value: Any) -> Any:

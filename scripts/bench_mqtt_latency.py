@@ -2,9 +2,10 @@
 
     .venv/bin/python scripts/bench_mqtt_latency.py [--messages 1000] [--interval-ms 5]
 
-For mosquitto (if installed; default config and with ``set_tcp_nodelay true``) and the embedded amqtt broker, at QoS 0 and 1, it publishes ``--messages``
-schema v1 windows through :class:`MqttSink` to a subscriber in the same process and prints the p50/p99 of
-(receipt time - time publish_window() was called), plus the time spent inside publish_window() itself.
+For mosquitto (if installed; default config and with ``set_tcp_nodelay true``) and the embedded amqtt
+broker, at QoS 0 and 1, with and without a float16 embedding, it publishes ``--messages`` schema v1 windows
+through :class:`MqttSink` to a subscriber in the same process and prints the p50/p99 of (receipt time - time
+publish_window() was called), plus the time spent inside publish_window() itself.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class Collector:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._topics = [(topic, 1) for topic in topics]
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"collector-{uuid.uuid4().hex[:8]}",
+        client_id = client_id or f"collector-{uuid.uuid4().hex[:8]}"
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not persistent)
         self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = lambda client, *_: client.subscribe(self._topics)

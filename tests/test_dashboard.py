@@ -224,6 +224,15 @@ def test_token_is_required_off_loopback_and_enforced(mosquitto):
         assert server.url.endswith(f":{server.port}/?token=s3cret")
 
 
+def test_page_opened_from_the_printed_url_works_with_a_token(mosquitto, page):
+    with DashboardServer(mosquitto.url, port=0, token="s3cret") as server:
+        device = FakeDevice(mosquitto, "shed")
+        page.goto(server.url)  # the token becomes a cookie that the live stream then carries
+        expect(card(page, "shed").locator(".status")).to_have_text("online")
+        assert "token" not in page.url
+        device.close()
+
+
 def test_loopback_dashboard_refuses_foreign_host_header(dashboard):
     base = f"http://127.0.0.1:{dashboard.port}"
     assert _get(base + "/") == 200

@@ -95,3 +95,12 @@ def test_a_read_only_bundle_is_refused_before_recording(bundle, tone_wav, capsys
         one_error_line(code, err, "read-only", "--bundle")
     finally:
         bundle.chmod(0o755)
+
+
+def test_a_running_listen_learns_a_new_label_without_restarting(bundle, tone_wav, capsys):
+    head = adaptation(bundle)
+    assert head.labels(["Rain"]) == ["Rain"] and not head.poll()
+    assert cli(capsys, "enroll", "--bundle", bundle, "--label", "beep", "--file", tone_wav())[0] == 0
+    assert head.poll() and head.labels(["Rain"]) == ["Rain", "beep"]
+    assert cli(capsys, "enroll", "--bundle", bundle, "--remove", "beep")[0] == 0
+    assert head.poll() and head.labels(["Rain"]) == ["Rain"]

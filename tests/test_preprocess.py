@@ -74,7 +74,7 @@ def test_esc_mini_with_tutorial_settings_in_parallel(tmp_path, esc_mini):
 
 
 def test_corrupt_file_is_one_line_naming_it_and_skip_errors_continues(tmp_path, capsys, small_esc):
-    bad = small_esc / "002 - Rain" / "1-999-A.ogg"
+    bad = small_esc / "001 - Dog bark" / "1-000-A.ogg"  # sorted first: the run fails at once
     bad.write_bytes(b"\x00garbage, not an ogg file" * 10)
     proc = run("preprocess", "--basedir", small_esc, *TUTORIAL, "--output", tmp_path / "x.nc")
     assert proc.returncode == 2

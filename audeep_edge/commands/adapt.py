@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 baseline_app = typer.Typer(help="Learn what is normal on this device; `listen` then scores novelty 0..1.",
                            no_args_is_help=True)
 
-BUNDLE = typer.Option(..., "--bundle", help="Model bundle directory (baseline/enrollments are stored in it).")
+BUNDLE = typer.Option(None, "--bundle", "-b", help="Model bundle directory or bundled model name, as for `listen` "
+                      "(default: the bundled model); the baseline and enrolled labels are stored in it.")
 FILES = typer.Option(None, "--file", help="Audio file to learn from instead of the microphone; more may follow "
                      "(--file a.wav b.wav, or a glob).")
 MORE_FILES = typer.Argument(None, help="More audio files (so that `--file *.wav` works).", show_default=False)
@@ -84,6 +85,7 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
     """
     from audeep_edge.encoder import Encoder
     from audeep_edge.pipeline import Pipeline, WindowAnalyzer, Windower
+    from audeep_edge.pipeline.assemble import hop_frames
     from audeep_edge.sources import FileSource, MicrophoneSource
 
     if not files and seconds is None:
@@ -91,7 +93,7 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
     if files and (seconds is not None or device is not None):
         raise ConfigError("--seconds/--device record from the microphone; they cannot be combined with --file")
     g = bundle.geometry
-    hop_frames = max(1, round((hop or bundle.hop_seconds) * g.fs / g.hop))
+    step = hop_frames(g, hop or bundle.hop_seconds)
     window_samples = (bundle.window_frames - 1) * g.hop + g.n_fft
     if files:
         sources, max_windows = [FileSource(f) for f in files], None
@@ -99,14 +101,14 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
         if seconds * g.fs < window_samples:
             raise AudioError(f"--seconds {seconds:g} is shorter than one {window_samples / g.fs:.2f} s window")
         sources = [MicrophoneSource(device, preferred_rate=g.fs)]
-        max_windows = 1 + int((seconds * g.fs - window_samples) // (hop_frames * g.hop))
+        max_windows = 1 + int((seconds * g.fs - window_samples) // (step * g.hop))
         log.info("recording %.1f s from %s ...", seconds, sources[0].name)
     encoder = Encoder(bundle.model_path, threads=threads, delegate=delegate)
     fe = bundle.frontend
     started, collector, groups, audio = time.perf_counter(), _Collector(), [], 0.0
     for index, source in enumerate(sources):
         windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
-                            window_frames=bundle.window_frames, hop_frames=hop_frames,
+                            window_frames=bundle.window_frames, hop_frames=step,
                             source_rate=source.sample_rate)
         analyzer = WindowAnalyzer(encoder, [], clip_below=fe.clip_below, clip_above=fe.clip_above,
                                   device_id="adapt", embeddings="float32", embedding_encoding="json")
@@ -122,11 +124,12 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
                     groups=np.asarray(groups), seconds=audio, embed_seconds=time.perf_counter() - started)
 
 
-def _load_bundle(path: Path, *, writable: bool = True):
-    """The bundle, after checking that files can be written next to it (before any recording starts)."""
-    from audeep_edge.bundle import load_bundle
+def _load_bundle(path: Path | None, *, writable: bool = True):
+    """``--bundle`` as ``listen`` resolves it (directory, bundled name, or the bundled default), after checking
+    that files can be written next to it (before any recording starts)."""
+    from audeep_edge.pipeline.assemble import find_bundle
 
-    bundle = load_bundle(path)
+    bundle = find_bundle(path)
     if writable and not os.access(bundle.path, os.W_OK):
         raise ConfigError(f"--bundle {bundle.path} is read-only; copy it somewhere writable "
                           f"(cp -r {bundle.path} ~/my.bundle) and pass that")
@@ -156,7 +159,7 @@ def _baseline_center(bundle) -> np.ndarray | None:
 
 @baseline_app.command("fit")
 def baseline_fit(
-    bundle_path: Path = BUNDLE,
+    bundle_path: Optional[Path] = BUNDLE,
     files: Optional[List[Path]] = FILES,
     more_files: Optional[List[Path]] = MORE_FILES,
     seconds: Optional[float] = typer.Option(None, "--seconds", help="Record this long from the microphone "
@@ -192,12 +195,11 @@ def baseline_fit(
 
 
 @baseline_app.command("show")
-def baseline_show(bundle_path: Path = BUNDLE) -> None:
+def baseline_show(bundle_path: Optional[Path] = BUNDLE) -> None:
     """Describe the bundle's baseline."""
-    from audeep_edge.bundle import load_bundle
     from audeep_edge.head.novelty import BASELINE_FILE, load_baseline
 
-    bundle = load_bundle(bundle_path, verify=False)
+    bundle = _load_bundle(bundle_path, writable=False)
     baseline = load_baseline(bundle.path / BASELINE_FILE)
     meta = baseline.meta
     current = "yes" if meta.get("model_sha256") == bundle.manifest["sha256"] else "NO: fit it again"
@@ -214,7 +216,7 @@ def baseline_show(bundle_path: Path = BUNDLE) -> None:
 
 
 def enroll(
-    bundle_path: Path = BUNDLE,
+    bundle_path: Optional[Path] = BUNDLE,
     label: Optional[str] = typer.Option(None, "--label", help="Name of the sound to learn."),
     files: Optional[List[Path]] = FILES,
     more_files: Optional[List[Path]] = MORE_FILES,

@@ -14,6 +14,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,14 +31,17 @@ def bench_audio(bundle, seconds: float, path: Path | None) -> np.ndarray:
     """``seconds`` of mono audio at the bundle's rate [shape=(n,), float32]: ``path`` (default: the bundled
     demo audio; noise if there is none) mixed as the bundle says, resampled beforehand (a microphone can
     capture at the model's rate) and looped."""
-    from audeep_edge.audio import mix, read_audio, resample
+    from audeep_edge.audio import StreamingResampler, mix, read_audio
     from audeep_edge.pipeline.assemble import ASSETS
 
     path = path or ASSETS / "demo-scenes.ogg"
     fs = bundle.geometry.fs
     if path.is_file():
         samples, file_fs = read_audio(path)
-        x = resample(mix(samples, bundle.frontend.channels), file_fs, fs)
+        x = mix(samples, bundle.frontend.channels)
+        if file_fs != fs:  # block by block: one push of a long file needs GBs of index arrays
+            resampler, step = StreamingResampler(file_fs, fs), file_fs
+            x = np.concatenate([*(resampler.push(x[i:i + step]) for i in range(0, x.size, step)), resampler.flush()])
     else:
         x = 0.1 * np.random.default_rng(0).standard_normal(10 * fs)
     n = int(seconds * fs)
@@ -70,7 +74,7 @@ def measure_runtime(args: argparse.Namespace) -> dict:
     from audeep_edge.sinks.jsonl import JsonlSink
 
     bundle = find_bundle(Path(args.bundle))
-    audio = bench_audio(bundle, args.seconds, args.file and Path(args.file))
+    audio = np.load(args.audio)
     cfg = ListenConfig(threads=args.threads, delegate=args.delegate, hop=args.hop, broker="none",
                        health_interval=3600.0)
     encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate)
@@ -114,7 +118,7 @@ def measure_baseline(args: argparse.Namespace) -> dict:
     bundle = load_bundle(Path(args.bundle))
     model = load_baseline_model(Path(args.model))
     fe, g = bundle.frontend, bundle.geometry
-    audio = bench_audio(bundle, args.seconds, args.file and Path(args.file)).astype(np.float64)
+    audio = np.load(args.audio).astype(np.float64)
     window = get_window("hann", g.n_fft, fftbins=True)
     fbank = mel_filterbank(fs=g.fs, n_fft=g.n_fft, n_mels=fe.mel_bands) if fe.mel_bands else None
     span = (bundle.window_frames - 1) * g.hop + g.n_fft
@@ -138,11 +142,11 @@ def measure_baseline(args: argparse.Namespace) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def _worker(kind: str, bundle: Path, *, seconds: float, audio: Path | None, threads: int, delegate: str,
-            hop: float | None, model: Path | None = None) -> dict:
-    command = [sys.executable, "-m", __name__, kind, "--bundle", str(bundle), "--seconds", str(seconds),
+def _worker(kind: str, bundle: Path, audio: Path, *, threads: int, delegate: str, hop: float | None,
+            model: Path | None = None) -> dict:
+    command = [sys.executable, "-m", __name__, kind, "--bundle", str(bundle), "--audio", str(audio),
                "--threads", str(threads), "--delegate", delegate]
-    for option, value in (("--file", audio), ("--hop", hop), ("--model", model)):
+    for option, value in (("--hop", hop), ("--model", model)):
         if value is not None:
             command += [option, str(value)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -165,18 +169,22 @@ def run_bench(bundles: list[Path], *, seconds: float, audio: Path | None, thread
     """Runtime (and baseline) figures per bundle, measured one process at a time."""
     if audio is not None and not audio.is_file():
         raise ConfigError(f"--file {audio}: no such audio file")
+    from audeep_edge.pipeline.assemble import find_bundle
+
     results = []
-    for bundle in bundles:
-        result = _worker("runtime", bundle, seconds=seconds, audio=audio, threads=threads, delegate=delegate, hop=hop)
-        model = baseline_model or default_baseline_model(bundle)
-        if baseline and model is None:
-            result["baseline"] = "skipped: no Keras model (pass --baseline-model)"
-        elif baseline:
-            base = _worker("baseline", bundle, seconds=seconds, audio=audio, threads=threads, delegate=delegate,
-                           hop=hop, model=model)
-            result["baseline"] = base
-            result["speedup"] = round(base["rtf"] / result["rtf"], 1)
-        results.append(result)
+    with tempfile.TemporaryDirectory() as tmp:
+        for bundle in bundles:
+            samples = Path(tmp) / "audio.npy"
+            np.save(samples, bench_audio(find_bundle(bundle), seconds, audio))
+            result = _worker("runtime", bundle, samples, threads=threads, delegate=delegate, hop=hop)
+            model = baseline_model or default_baseline_model(bundle)
+            if baseline and model is None:
+                result["baseline"] = "skipped: no Keras model (pass --baseline-model)"
+            elif baseline:
+                base = _worker("baseline", bundle, samples, threads=threads, delegate=delegate, hop=hop, model=model)
+                result["baseline"] = base
+                result["speedup"] = round(base["rtf"] / result["rtf"], 1)
+            results.append(result)
     return results
 
 
@@ -200,8 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench_worker")
     parser.add_argument("kind", choices=("runtime", "baseline"))
     parser.add_argument("--bundle", required=True)
-    parser.add_argument("--seconds", type=float, required=True)
-    parser.add_argument("--file")
+    parser.add_argument("--audio", required=True, help=".npy of mono float32 samples at the bundle's rate")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--delegate", default="none")
     parser.add_argument("--hop", type=float)

@@ -1,7 +1,38 @@
-"""CLI commands (placeholder until this area lands)."""
+"""``audeep-edge doctor``: check that this machine can run ``listen`` (audio, interpreter, delegates, bundle,
+broker, disk, and on a Raspberry Pi temperature and throttling). Installing a device is
+``firmware_configs/install.sh``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Register this area's commands on the main app."""
+    """Register ``doctor``."""
+    app.command("doctor")(doctor)
+
+
+def doctor(
+    bundle: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Bundle to check (default: the config's, "
+                                          "else the bundled model)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="listen's config file to check, e.g. "
+                                          "/etc/audeep-edge/config.toml."),
+    broker: Optional[str] = typer.Option(None, "--broker", help="Broker to try, mqtt[s]://[user@]host[:port] "
+                                         "(default: the config's)."),
+    timeout: float = typer.Option(3.0, "--timeout", min=0.1, max=60.0, help="Seconds to wait for the broker."),
+) -> None:
+    """Check what `listen` needs on this machine and print a table of OK/WARN/FAIL; exit status 1 if any FAIL.
+
+    Audio inputs and their rates, the interpreter package, the Edge TPU delegate, the bundle's hash and model,
+    the broker (TCP + MQTT CONNECT), free disk, and on a Raspberry Pi CPU temperature and throttling.
+    """
+    from audeep_edge.deploy.doctor import DoctorOptions, run_doctor
+    from audeep_edge.deploy.report import FAIL, format_table
+
+    checks = run_doctor(DoctorOptions(config_file=config, bundle=bundle, broker=broker, broker_timeout=timeout))
+    typer.echo(format_table(checks))
+    if any(check.status == FAIL for check in checks):
+        raise typer.Exit(1)

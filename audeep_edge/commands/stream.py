@@ -16,7 +16,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from audeep_edge.config import build_config, flag, help_for
+from audeep_edge.config import build_config, flag, group_of, help_for
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
 
 def _opt(name: str, *aliases: str) -> typer.models.OptionInfo:
     """A listen option whose flag, help and (file-or-default) value come from audeep_edge.config."""
-    return typer.Option(None, flag(name), *aliases, help=help_for(name), show_default=False)
+    return typer.Option(None, flag(name), *aliases, help=help_for(name), show_default=False,
+                        rich_help_panel=group_of(name))
 
 
 def listen(
@@ -87,8 +88,8 @@ def listen(
     dashboard_host: Optional[str] = _opt("dashboard_host"),
     dashboard_port: Optional[int] = _opt("dashboard_port"),
     dashboard_token: Optional[str] = typer.Option(None, "--dashboard-token", envvar="AUDEEP_DASHBOARD_TOKEN",
-                                                  help=help_for("dashboard_token") + " Also $AUDEEP_DASHBOARD_TOKEN.",
-                                                  show_default=False),
+                                                  help=help_for("dashboard_token"), show_default=False,
+                                                  rich_help_panel=group_of("dashboard_token")),
 ) -> None:
     """Stream audio through a model bundle and publish every window (MQTT, JSONL) until the audio ends or Ctrl-C.
 
@@ -125,9 +126,9 @@ def run_listen(cfg) -> None:
     from audeep_edge.pipeline.assemble import build_pipeline, effective_hop, find_bundle, info_payload, open_source
 
     bundle = find_bundle(cfg.bundle, cfg.precision)
+    source = open_source(cfg, bundle)  # opens nothing yet: capture starts when the pipeline runs
     encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate,
                       require_delegate=cfg.require_delegate)
-    source = open_source(cfg, bundle)
     info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle))
     log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", bundle.name, bundle.precision,
              info["window_seconds"], info["hop_seconds"], source.name)

@@ -65,7 +65,7 @@ class DeviceState:
     windows: deque = field(default_factory=deque)
     events: deque = field(default_factory=deque)
     new_events: list = field(default_factory=list)
-    embeddings: deque = field(default_factory=deque)  # (vector (D,), label)
+    embeddings: deque = field(default_factory=deque)  # (vector (D,) float16, label)
     embeddings_changed: bool = False
     projected_at: float = -math.inf
     projector: PcaProjector = field(default_factory=PcaProjector)
@@ -97,7 +97,8 @@ class DeviceState:
         if embedding is not None:
             if self.embeddings and self.embeddings[-1][0].shape != embedding.shape:
                 self.reset_embeddings()
-            self.embeddings.append((embedding, window["label"]))
+            # float16 halves the memory; plenty for a 2-D map.
+            self.embeddings.append((embedding.astype(np.float16), window["label"]))
             while len(self.embeddings) > self.limits.max_embeddings:
                 self.embeddings.popleft()
             self.embeddings_changed = True

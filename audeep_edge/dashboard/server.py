@@ -131,9 +131,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
-        if not self._authorised(url.query):
-            return
         query = parse_qs(url.query)
+        if not self._authorised(query):
+            return
         if "token" in query and url.path == "/":
             # Swap the token in the address bar for a cookie, so it does not linger in history.
             self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", {
@@ -152,7 +152,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
-    def _authorised(self, query: str) -> bool:
+    def _authorised(self, query: dict[str, list[str]]) -> bool:
         token = self.dashboard.token
         if token is None:
             # Without a token the server is bound to loopback; refusing foreign Host headers stops
@@ -162,7 +162,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return True
             self._send(HTTPStatus.FORBIDDEN, b"forbidden: unexpected Host header\n", "text/plain")
             return False
-        offered = [*parse_qs(query).get("token", [])]
+        offered = list(query.get("token", []))
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             offered.append(auth[len("Bearer "):])
@@ -218,6 +218,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser closing a tab mid-response is routine: log it, never print a traceback.
+        log.debug("dashboard request from %s failed", client_address, exc_info=True)
 
 
 class DashboardServer:

@@ -70,14 +70,15 @@ def _version(distribution: str) -> str:
 
 @dataclass(frozen=True)
 class _Tensor:
+    """A signature tensor: index, dtype and affine quantisation (``quantized`` False for float tensors)."""
+
     index: int
     dtype: type
     scale: float
     zero_point: int
-
-    @property
-    def quantized(self) -> bool:
-        return self.dtype in (np.int8, np.uint8, np.int16)
+    quantized: bool
+    low: int = 0
+    high: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,7 @@ class Encoder:
         x = np.asarray(window, dtype=np.float32).reshape(self.input_shape)
         spec = self._input
         if spec.quantized:
-            info = np.iinfo(spec.dtype)
-            x = np.clip(np.rint(x / spec.scale) + spec.zero_point, info.min, info.max).astype(spec.dtype)
+            x = np.clip(np.rint(x / spec.scale) + spec.zero_point, spec.low, spec.high).astype(spec.dtype)
         self._interpreter.set_tensor(spec.index, x)
         self._interpreter.invoke()
         embedding = self._read("embedding")
@@ -193,4 +193,8 @@ class Encoder:
 
 def _tensor(detail: dict) -> _Tensor:
     scale, zero_point = detail.get("quantization", (0.0, 0))
-    return _Tensor(index=int(detail["index"]), dtype=detail["dtype"], scale=float(scale), zero_point=int(zero_point))
+    dtype = detail["dtype"]
+    quantized = np.issubdtype(dtype, np.integer) and scale > 0
+    limits = np.iinfo(dtype) if quantized else None
+    return _Tensor(index=int(detail["index"]), dtype=dtype, scale=float(scale), zero_point=int(zero_point),
+                   quantized=quantized, low=limits.min if limits else 0, high=limits.max if limits else 0)

@@ -242,6 +242,7 @@ class MqttSink:
         self._registering = False  # QoS 1: the writer is between publish() and recording the mid
         self._early_acks: set[int] = set()
         self._connected = False
+        self._paused = False  # the writer saw the socket close before on_disconnect ran
         self._resend_pending = False
         self._fatal: BrokerError | None = None
         self._last_error: str | None = None
@@ -370,8 +371,7 @@ class MqttSink:
             with self._cv:
                 self._registering = False
                 if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN and self._epoch == epoch:
-                    # The socket just closed and on_disconnect is about to run: stop sending until it has.
-                    self._connected = False
+                    self._paused = True  # on_disconnect is about to run; send nothing until the reconnect
                 if qos == 1:
                     # paho keeps it and (re)sends it after a reconnect; it stays ours until its PUBACK.
                     if info.mid not in self._early_acks:
@@ -389,7 +389,7 @@ class MqttSink:
                 self._cv.notify_all()  # close() may be waiting for the buffer to drain
 
     def _ready_to_send(self) -> bool:
-        if not (self._connected and self._queue) or self._fatal is not None:
+        if not (self._connected and self._queue) or self._paused or self._fatal is not None:
             return False
         if self.settings.qos == 1:
             return not self._resend_pending and len(self._inflight) < self.settings.max_inflight
@@ -398,7 +398,7 @@ class MqttSink:
     # -- spool ---------------------------------------------------------------------------------------
 
     def _load_spool(self, directory: Path) -> None:
-        self._spool = DiskSpool(directory, f"{self._base}".replace("/", "_"))
+        self._spool = DiskSpool(directory, self._base.replace("/", "_"))
         backlog = self._spool.load(self.settings.queue_max)
         if backlog:
             self._queue.extend(backlog)
@@ -428,22 +428,26 @@ class MqttSink:
     def _save_leftovers(self) -> None:
         with self._cv:
             leftovers = [*self._inflight.values(), *self._queue]
-        if self._spool is None:
-            if leftovers:
-                log.warning("%d buffered MQTT messages were not delivered to %s", len(leftovers), self._address)
-        elif leftovers:
-            self._spool.rewrite(leftovers)
-            log.warning("%d undelivered MQTT messages saved to %s for the next start",
-                        len(leftovers), self._spool.path)
-        else:
-            self._spool.clear()
+        if self._spool is not None:
+            try:
+                if not leftovers:
+                    self._spool.clear()
+                    return
+                self._spool.rewrite(leftovers)
+                log.warning("%d undelivered MQTT messages saved to %s for the next start",
+                            len(leftovers), self._spool.path)
+                return
+            except OSError as exc:
+                log.error("MQTT spool %s: %s", self._spool.path, exc.strerror)
+        if leftovers:
+            log.warning("%d buffered MQTT messages were not delivered to %s", len(leftovers), self._address)
 
     # -- paho ----------------------------------------------------------------------------------------
 
     def _make_client(self) -> _PahoClient:
         settings = self.settings
-        client = _PahoClient(CallbackAPIVersion.VERSION2, client_id=settings.client_id or f"audeep-edge-{self.device_id}",
-                             protocol=PROTOCOLS[settings.protocol])
+        client_id = settings.client_id or f"audeep-edge-{self.device_id}"
+        client = _PahoClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[settings.protocol])
         client.on_log = self._on_log
         client.on_socket_open = _disable_nagle
         client.suppress_exceptions = True  # a bug in a callback is logged, not fatal to the network thread
@@ -499,7 +503,7 @@ class MqttSink:
             client.subscribe(self._ha_status, qos=1)
             self._publish_discovery(client)
         with self._cv:
-            self._connected = True
+            self._connected, self._paused = True, False
             self._last_error = None
             self._resend_pending = bool(self._inflight)
             backlog = self._buffered()

@@ -22,9 +22,11 @@ PREDICT_BATCH = 4096
 class Learner(Protocol):
     """What the evaluation needs from a classifier."""
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, num_classes: int) -> "Learner": ...
+    def fit(self, features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int | None = None) -> "Learner":
+        """Train from scratch on features ``(N, D)`` and class indices ``(N,)``; ``seed`` for new randomness."""
 
-    def predict(self, features: np.ndarray) -> np.ndarray: ...
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class indices ``(N,)``."""
 
 
 def check_training_data(features: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,65 +88,101 @@ class MLPOptions:
         return asdict(self)
 
 
-def build_mlp(mean: np.ndarray, scale: np.ndarray, num_classes: int, options: MLPOptions, seed: int):
-    """auDeep's MLP on raw features: fixed standardisation, ``num_layers`` × (ReLU dense, dropout), output dense.
+def build_trainer(num_features: int, num_classes: int, options: MLPOptions):
+    """auDeep's MLP on standardised features: ``num_layers`` × (ReLU dense, dropout), then the output dense.
 
-    Parameters
-    ----------
-    mean, scale : (D,) training statistics, frozen into a Normalization layer
-    seed : seeds the Glorot-uniform initialisers (weights and biases, as auDeep) and the dropout masks
-
-    Returns
-    -------
-    (trainer, head) : two keras.Models sharing their layers: ``(B, D) -> (B, C)`` logits for training and
-        ``(B, D) -> (B, C)`` softmax probabilities.
+    Returns a compiled keras.Model ``(B, D) -> (B, C)`` logits (Adam, sparse softmax cross-entropy).
+    Its weights are set by :func:`reset_trainer` before each training.
     """
     import keras
     from keras import layers
 
-    seeds = iter(np.random.SeedSequence(seed).generate_state(3 * options.num_layers + 2).tolist())
-    glorot = lambda: keras.initializers.GlorotUniform(seed=next(seeds))  # noqa: E731
+    inputs = keras.Input((num_features,), name="standardised")
+    x = inputs
+    for i in range(options.num_layers):
+        x = layers.Dense(options.num_units, activation="relu", name=f"hidden_{i + 1}")(x)
+        if options.keep_prob < 1.0:
+            x = layers.Dropout(1.0 - options.keep_prob, seed=0, name=f"dropout_{i + 1}")(x)
+    logits = layers.Dense(num_classes, activation="relu" if options.relu_logits else None, name="logits")(x)
+    trainer = keras.Model(inputs, logits, name="mlp")
+    # epsilon 1e-8 as TF1's AdamOptimizer (auDeep), not Keras' 1e-7
+    trainer.compile(optimizer=keras.optimizers.Adam(options.learning_rate, epsilon=1e-8),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return trainer
+
+
+def reset_trainer(trainer, seed: int, learning_rate: float) -> None:
+    """Fresh Glorot-uniform weights and biases (as auDeep), dropout masks from ``seed`` and a fresh Adam state.
+
+    Re-using one compiled model this way saves the graph tracing of a new model (seconds) per fold.
+    """
+    import keras
+
+    seeds = iter(np.random.SeedSequence(seed).generate_state(3 * len(trainer.layers)).tolist())
+    for layer in trainer.layers:
+        if isinstance(layer, keras.layers.Dense):
+            for weights in (layer.kernel, layer.bias):
+                weights.assign(keras.initializers.GlorotUniform(seed=next(seeds))(weights.shape))
+        elif isinstance(layer, keras.layers.Dropout):
+            layer.seed_generator.state.assign(np.array([next(seeds) >> 1, 0]))
+    for variable in trainer.optimizer.variables:  # step counter, moments (and the learning rate, set below)
+        variable.assign(np.zeros(variable.shape))
+    trainer.optimizer.learning_rate = learning_rate
+
+
+def build_head(trainer, mean: np.ndarray, scale: np.ndarray):
+    """The deployable classifier: raw features ``(B, D)`` -> class probabilities ``(B, C)``.
+
+    The training statistics sit in a fixed Normalization layer in front of copies of the trainer's dense
+    layers (dropout is left out: it is the identity at inference).
+    """
+    import keras
+    from keras import layers
+
     inputs = keras.Input((mean.size,), name="representation")
     x = layers.Normalization(mean=mean, variance=np.square(scale), name="standardise")(inputs)
-    for i in range(options.num_layers):
-        x = layers.Dense(options.num_units, activation="relu", kernel_initializer=glorot(),
-                         bias_initializer=glorot(), name=f"hidden_{i + 1}")(x)
-        dropout_seed = next(seeds)
-        if options.keep_prob < 1.0:
-            x = layers.Dropout(1.0 - options.keep_prob, seed=dropout_seed, name=f"dropout_{i + 1}")(x)
-    logits = layers.Dense(num_classes, activation="relu" if options.relu_logits else None,
-                          kernel_initializer=glorot(), bias_initializer=glorot(), name="logits")(x)
-    probabilities = layers.Softmax(name="probabilities")(logits)
-    return keras.Model(inputs, logits, name="mlp"), keras.Model(inputs, probabilities, name="head")
+    for layer in trainer.layers:
+        if isinstance(layer, keras.layers.Dense):
+            dense = layers.Dense(layer.units, activation=layer.activation, name=layer.name)
+            x = dense(x)
+            dense.set_weights(layer.get_weights())
+    probabilities = layers.Softmax(name="probabilities")(x)
+    return keras.Model(inputs, probabilities, name="head")
 
 
 class MLP:
     """auDeep's MLP, trained full batch: each epoch is exactly one Adam step on the whole training set.
 
-    After :meth:`fit`, :attr:`head` is a keras.Model ``(B, D)`` raw features -> ``(B, C)`` probabilities.
+    Every :meth:`fit` starts from new weights (from ``seed``) and new standardisation statistics; the compiled
+    training graph is kept between fits of the same shape. After a fit, :attr:`head` is a keras.Model
+    ``(B, D)`` raw features -> ``(B, C)`` probabilities, independent of later fits.
     """
 
     def __init__(self, options: MLPOptions = MLPOptions(), seed: int = 0) -> None:
         self.options = options
         self.seed = int(seed)
         self.head = None
+        self._trainer = None
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, num_classes: int) -> "MLP":
+    def fit(self, features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int | None = None) -> "MLP":
+        """Train on raw features ``(N, D)`` and class indices ``(N,)``; ``seed`` overrides the constructor's."""
         import keras
 
         features, labels = check_training_data(features, labels, num_classes)
         mean, scale = standardisation(features)
-        trainer, self.head = build_mlp(mean, scale, num_classes, self.options, self.seed)
-        # epsilon 1e-8 as TF1's AdamOptimizer (auDeep), not Keras' 1e-7
-        trainer.compile(optimizer=keras.optimizers.Adam(self.options.learning_rate, epsilon=1e-8),
-                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        x, y = keras.ops.convert_to_tensor(features), keras.ops.convert_to_tensor(labels)
+        shape = (features.shape[1], num_classes)
+        if self._trainer is None or (self._trainer.input_shape[-1], self._trainer.output_shape[-1]) != shape:
+            self._trainer = build_trainer(*shape, self.options)
+        reset_trainer(self._trainer, self.seed if seed is None else int(seed), self.options.learning_rate)
+        x = keras.ops.convert_to_tensor((features - mean) / scale)
+        y = keras.ops.convert_to_tensor(labels)
         for _ in range(self.options.num_epochs):
-            trainer.train_on_batch(x, y)
+            self._trainer.train_on_batch(x, y)
+        self.head = build_head(self._trainer, mean, scale)
         return self
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(N, C)`` float32 of raw features ``(N, D)``."""
+        """Class probabilities ``(N, C)`` float32 of raw features ``(N, D)``, computed by :attr:`head`."""
         import keras
 
         if self.head is None:
@@ -169,14 +207,15 @@ class LinearSVM:
         self.seed = int(seed)
         self.pipeline = None
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, num_classes: int) -> "LinearSVM":
+    def fit(self, features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int | None = None) -> "LinearSVM":
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import LinearSVC
 
         features, labels = check_training_data(features, labels, num_classes)
         self.pipeline = make_pipeline(StandardScaler(),
-                                      LinearSVC(C=self.complexity, random_state=self.seed % 2**32))
+                                      LinearSVC(C=self.complexity,
+                                                random_state=self.seed if seed is None else int(seed)))
         self.pipeline.fit(features, labels)
         return self
 

@@ -22,22 +22,23 @@
   const setStyle = (el, prop, value) => { if (el.style[prop] !== value) el.style[prop] = value; };
   const now = () => Date.now() / 1000 + clockOffset;
 
-  // ---- colours: one stable colour per label, the same on every device -------------------------
-  const hueCache = new Map();
+  // ---- colours: one colour per label, the same on every device ---------------------------------
+  // Labels take palette slots in the order of the models' label lists (from retained `info`), so a
+  // fleet running one model gets distinct colours; slots past the palette fall back to spread hues.
+  const PALETTE = [[91, 155, 213], [242, 142, 43], [225, 87, 89], [118, 183, 178], [89, 161, 79], [237, 201, 72],
+                   [176, 122, 161], [255, 157, 167], [196, 156, 122], [140, 209, 125], [160, 203, 232], [255, 190, 125]];
+  const labelSlots = new Map();
   const colourCache = new Map();
+  function registerLabels(labels) { for (const l of labels) if (!labelSlots.has(l)) labelSlots.set(l, labelSlots.size); }
   function labelColour(label, alpha = 1) {
     if (label == null) return `rgba(110, 119, 129, ${alpha})`;   // no classifier head: embeddings only
-    const key = alpha === 1 ? label : `${label}\u0000${alpha.toFixed(2)}`;
+    const key = `${label}\u0000${alpha}`;
     let colour = colourCache.get(key);
     if (colour === undefined) {
-      let hue = hueCache.get(label);
-      if (hue === undefined) {
-        let h = 2166136261;
-        for (let i = 0; i < label.length; i++) { h ^= label.charCodeAt(i); h = Math.imul(h, 16777619); }
-        hue = ((h >>> 0) * 0.618033988749895 * 360) % 360;
-        hueCache.set(label, hue);
-      }
-      colour = `hsla(${hue.toFixed(0)}, 70%, 58%, ${alpha.toFixed(2)})`;
+      registerLabels([label]);
+      const slot = labelSlots.get(label);
+      colour = slot < PALETTE.length ? `rgba(${PALETTE[slot].join(", ")}, ${alpha.toFixed(2)})`
+        : `hsla(${((slot * 137.508) % 360).toFixed(0)}, 65%, 62%, ${alpha.toFixed(2)})`;
       colourCache.set(key, colour);
     }
     return colour;
@@ -58,6 +59,7 @@
     for (const key of ["status", "info", "health", "lost", "repeats", "map"]) {
       if (key in delta) d[key] = delta[key];
     }
+    if (delta.info && Array.isArray(delta.info.labels)) registerLabels(delta.info.labels);
     if (delta.last_seen != null) d.lastSeen = delta.last_seen;
     for (const w of delta.windows || []) {
       if (w.n <= d.lastN) continue;   // already in the snapshot
@@ -65,7 +67,10 @@
       d.lastN = w.n;
       counters.windows++;
     }
-    if (delta.events && delta.events.length) d.events = d.events.concat(delta.events).slice(-20);
+    // An event can be in both the snapshot and the first delta: keep the ones newer than the last kept.
+    const lastRx = d.events.length ? d.events[d.events.length - 1].rx : -Infinity;
+    const fresh = (delta.events || []).filter((e) => e.rx > lastRx);
+    if (fresh.length) d.events = d.events.concat(fresh).slice(-20);
     prune(d);
   }
 
@@ -275,9 +280,9 @@
     const labels = [...best.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map((e) => e[0]);
     drawGrid(ctx, w, h, [0, 0.5, 1], (v) => v.toFixed(1), 0, 1);
     for (const label of labels) {
-      const points = d.windows.map((win) => {
+      const points = d.windows.map((win) => {   // null (a break) where the label is not in the top k
         const hit = win.topk.find((e) => e[0] === label);
-        return [((win.t - t0) / historyS) * w, (1 - (hit ? hit[1] : 0)) * (h - 4) + 2];
+        return hit ? [((win.t - t0) / historyS) * w, (1 - hit[1]) * (h - 4) + 2] : null;
       });
       drawLine(ctx, points, labelColour(label));
     }
@@ -295,19 +300,24 @@
     drawLine(ctx, points, "#58a6ff");
   }
 
-  // A polyline with a dot on its newest point (so a single point is visible too).
+  // A polyline (null points break it) with a dot on the newest point, so a lone point shows too.
   function drawLine(ctx, points, colour) {
-    if (!points.length) return;
     ctx.strokeStyle = colour;
     ctx.fillStyle = colour;
     ctx.lineWidth = 1.5;
     ctx.beginPath();
-    points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    let previous = null;
+    for (const p of points) {
+      if (p) { if (previous) ctx.lineTo(p[0], p[1]); else ctx.moveTo(p[0], p[1]); }
+      previous = p;
+    }
     ctx.stroke();
-    const [x, y] = points[points.length - 1];
-    ctx.beginPath();
-    ctx.arc(x, y, 2.5, 0, 2 * Math.PI);
-    ctx.fill();
+    const last = points[points.length - 1];
+    if (last) {
+      ctx.beginPath();
+      ctx.arc(last[0], last[1], 2.5, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   }
 
   function drawGrid(ctx, w, h, ticks, format, lo, hi) {

@@ -72,12 +72,15 @@ class TimeAutoencoder(Autoencoder):
     def encode(self, x, training=False):
         return self.representation(self.encoder(x, training=training))
 
-    def call(self, x, training=False):
+    def decode(self, representation, targets, training=False):
+        """Reconstruction ``(B, T, F)`` of ``targets`` from ``representation`` ``(B, D)`` (teacher forcing)."""
         config = self.ae_config
         # The decoder input at step t is target t-1. auDeep's feed-previous decoder shifted twice (t-2).
         shift = 2 if config.legacy_decoder and not config.bidirectional_decoder else 1
-        teacher = shift_right(self.targets(x), shift)
-        return self.decoder(self.encode(x, training=training), teacher, training=training)
+        return self.decoder(representation, shift_right(targets, shift), training=training)
+
+    def call(self, x, training=False):
+        return self.decode(self.encode(x, training=training), self.targets(x), training=training)
 
 
 class FrequencyAutoencoder(Autoencoder):

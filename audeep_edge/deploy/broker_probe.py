@@ -1,0 +1,78 @@
+"""Is the broker there? A TCP connect, an MQTT CONNECT and its CONNACK, with a short timeout.
+
+The probe uses its own client id and no last will, and publishes nothing: running ``doctor`` next to a live
+``listen`` leaves that device's retained ``status`` alone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from audeep_edge.sinks.mqtt import PROTOCOLS, REFUSAL_HINTS, MqttSettings
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """``ok`` when the broker accepted the CONNECT; ``message`` is one line either way."""
+
+    ok: bool
+    message: str
+
+
+def probe_broker(settings: MqttSettings, timeout: float = 3.0) -> ProbeResult:
+    """Connect to ``settings.url`` with its TLS files and credentials, wait up to ``timeout`` seconds for the
+    CONNACK, then disconnect.
+
+    Raises
+    ------
+    ConfigError : unreadable password file (from ``settings.credentials()``).
+    """
+    address = settings.address
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"audeep-edge-doctor-{os.getpid()}",
+                         protocol=PROTOCOLS[settings.protocol])
+    client.connect_timeout = timeout
+    username, password = settings.credentials()
+    if username is not None:
+        client.username_pw_set(username, password)
+    answers = []
+    client.on_connect = lambda c, userdata, flags, reason_code, properties: answers.append(reason_code)
+    start = time.monotonic()
+    try:
+        if address.tls:
+            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                           certfile=str(settings.cert_file) if settings.cert_file else None,
+                           keyfile=str(settings.key_file) if settings.key_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_insecure_set(settings.tls_insecure)
+        client.connect(address.host, address.port, keepalive=settings.keepalive)
+        while not answers and time.monotonic() - start < timeout:
+            client.loop(timeout=0.05)
+    except (OSError, ValueError) as exc:  # refused, unreachable, unknown host, TLS failure, timeout
+        return ProbeResult(False, f"cannot reach {address}: {_reason(exc)}")
+    finally:
+        client.disconnect()
+        client.loop(timeout=0.05)  # writes the DISCONNECT, after which paho closes the socket
+    elapsed_ms = 1000 * (time.monotonic() - start)
+    if not answers:
+        return ProbeResult(False, f"{address} took the connection but sent no CONNACK within {timeout:g} s "
+                                  f"(is it an MQTT {settings.protocol} broker?)")
+    reason = answers[0]
+    if reason.is_failure:
+        return ProbeResult(False, f"{address} refused the connection: {reason}"
+                                  f"{REFUSAL_HINTS.get(reason.value, '')}")
+    return ProbeResult(True, f"{address} accepted an MQTT {settings.protocol} connection in {elapsed_ms:.0f} ms")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "no answer (timed out)"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -1,0 +1,241 @@
+"""``audeep-edge quantize``: a training run (+ classifier head) -> a deployable bundle with a parity report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audeep_edge.bundle import MANIFEST, MODEL_FILE, PRECISIONS, write_manifest
+from audeep_edge.errors import ConfigError, DataError, ModelError
+from audeep_edge.features import FrameGeometry, FrontendConfig
+from audeep_edge.training.quantize import edgetpu, flatbuffer
+from audeep_edge.training.quantize.convert import UNROLLED_PRECISIONS, convert_in_child
+from audeep_edge.training.quantize.parity import TfliteSignature, parity
+from audeep_edge.training.quantize.windows import frontend_from_attribute, labelled_fold, sample_windows
+
+log = logging.getLogger(__name__)
+PARITY_FILE = "parity.json"
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """What ``audeep-edge quantize`` was asked to do (CLI options, validated by :func:`quantize_run`)."""
+
+    run_dir: Path
+    precision: str
+    output: Path
+    head_dir: Path | None = None
+    calibration: Path | None = None
+    eval_data: Path | None = None
+    eval_fold: int | None = None
+    calibration_windows: int = 100
+    parity_windows: int = 100
+    name: str | None = None
+    data_name: str | None = None
+    data_license: str | None = None
+    hop_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the bundle needs from a run directory's ``config.json``."""
+
+    window_shape: tuple[int, int]
+    frontend: FrontendConfig | None
+    geometry: FrameGeometry | None
+    input_path: Path | None
+    dataset: str | None
+
+
+def run_facts(run_dir: Path) -> RunFacts:
+    """Window shape, front end and training data of a run (``config.json``, training run contract)."""
+    from audeep_edge.training.runs import read_run_config
+
+    config = read_run_config(run_dir)
+    frontend = geometry = None
+    if config.get("frontend"):
+        frontend, geometry = frontend_from_attribute(config["frontend"])
+    inputs = [Path(p) for p in (config.get("training") or {}).get("inputs", [])]
+    # recorded as given on the command line: relative to where training ran, or to the run directory
+    candidates = [p for path in inputs for p in (path, run_dir / path) if p.is_file()]
+    input_path = candidates[0] if candidates else None
+    if inputs and input_path is None:
+        log.warning("the run's training data %s is not here", ", ".join(map(str, inputs)))
+    dataset = inputs[0].stem if inputs else None
+    return RunFacts(tuple(int(n) for n in config["input_shape"]), frontend, geometry, input_path, dataset)
+
+
+def _check_options(opts: QuantizeOptions) -> None:
+    if opts.precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
+    if opts.output.exists() and not (opts.output / MANIFEST).is_file() and any(opts.output.iterdir()):
+        raise ConfigError(f"--output {opts.output} exists and is not a bundle; choose a new directory")
+    if opts.output.exists() and not opts.output.is_dir():
+        raise ConfigError(f"--output {opts.output} is a file; choose a new directory")
+    if opts.eval_fold is not None and opts.eval_data is None:
+        raise ConfigError("--eval-fold needs --eval-data SPECTROGRAMS.nc")
+    if min(opts.calibration_windows, opts.parity_windows) < 1:
+        raise ConfigError("--calibration-windows and --parity-windows must be at least 1")
+
+
+def _data(opts: QuantizeOptions, facts: RunFacts, label_names: list[str]):
+    """Calibration windows (None if not needed), parity windows, their class targets (or None) and where
+    the parity windows come from."""
+    source = opts.calibration or facts.input_path
+    if source is None:
+        raise ConfigError(f"{opts.run_dir}/config.json does not say where its training data came from; "
+                          "pass --calibration SPECTROGRAMS.nc or an audio folder")
+    n_calibration = opts.calibration_windows if opts.precision in UNROLLED_PRECISIONS else 0
+    if opts.eval_data:
+        calibration = sample_windows(source, facts.window_shape, facts.frontend, n_calibration) \
+            if n_calibration else None
+        windows, labels, where = labelled_fold(opts.eval_data, opts.eval_fold, facts.window_shape)
+        return calibration, windows, _targets(labels, label_names, opts.eval_data), where
+    pool = sample_windows(source, facts.window_shape, facts.frontend, n_calibration + opts.parity_windows)
+    if not n_calibration:
+        return None, pool, None, f"{source} ({len(pool)} windows)"
+    if len(pool) == 1:
+        log.warning("%s gives a single window: parity is measured on the calibration window", source)
+        return pool, pool, None, f"{source} (1 window, also used for calibration)"
+    n_parity = max(1, round(len(pool) * opts.parity_windows / (n_calibration + opts.parity_windows)))
+    return pool[:-n_parity], pool[-n_parity:], None, f"{source} ({n_parity} windows not used for calibration)"
+
+
+def _targets(labels: np.ndarray, label_names: list[str], path: Path) -> np.ndarray | None:
+    """Class indices of nominal ``labels`` in the head's order; None without a head or with unlabelled data."""
+    if not label_names or any(label is None for label in labels):
+        return None
+    index = {name: i for i, name in enumerate(label_names)}
+    unknown = sorted({str(label) for label in labels} - set(index))
+    if unknown:
+        raise DataError(f"--eval-data {path} has labels the head does not know: {', '.join(unknown[:5])}")
+    return np.asarray([index[str(label)] for label in labels])
+
+
+def convert_graph(model, precision: str, calibration: np.ndarray | None, work: Path) -> bytes:
+    """Keras graph -> compacted .tflite bytes at ``precision`` (``work``: scratch directory)."""
+    from audeep_edge.training.quantize.graph import export_saved_model
+
+    saved = work / "saved_model"
+    export_saved_model(model, saved)
+    raw = convert_in_child(saved, precision, calibration if precision in UNROLLED_PRECISIONS else None)
+    if precision == "edgetpu":
+        raw, replaced = flatbuffer.unpack_to_slices(raw)
+        log.debug("replaced %d UNPACK ops by STRIDED_SLICE", replaced)
+    return flatbuffer.compact(raw)
+
+
+def _check_unrolled(reference, unrolled, window: np.ndarray) -> None:
+    a = reference.predict(window[None], verbose=0)["embedding"]
+    b = unrolled.predict(window[None], verbose=0)["embedding"]
+    if not np.allclose(a, b, atol=1e-4):
+        raise ModelError(f"the unrolled encoder differs from the trained one (max {np.abs(a - b).max():.2g}); "
+                         "the run's weights do not fit its unrolled graph")
+
+
+def quantize_run(opts: QuantizeOptions) -> dict:
+    """Convert, measure parity, write the bundle to ``opts.output``; return the parity report."""
+    from audeep_edge.training.quantize.graph import deployable_model
+    from audeep_edge.training.runs import load_encoder
+
+    _check_options(opts)
+    facts = run_facts(opts.run_dir)
+    if facts.frontend is None:
+        raise ModelError(f"{opts.run_dir}/config.json has no front-end settings; a bundle needs them to run on audio")
+    head, labels = None, []
+    if opts.head_dir is not None:
+        from audeep_edge.training.heads import load_head
+
+        head, labels = load_head(opts.head_dir)
+    reference = deployable_model(load_encoder(opts.run_dir, unroll=False), head)
+    calibration, windows, targets, where = _data(opts, facts, labels)
+    graph = reference
+    if opts.precision in UNROLLED_PRECISIONS:
+        graph = deployable_model(load_encoder(opts.run_dir, unroll=True), head)
+        _check_unrolled(reference, graph, windows[0])
+
+    opts.output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=opts.output.parent) as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        model = convert_graph(graph, opts.precision, calibration, work)
+        seconds = time.perf_counter() - started
+        staging = work / "bundle"
+        staging.mkdir()
+        (staging / MODEL_FILE).write_bytes(model)
+
+        expected = {k: np.asarray(v) for k, v in reference.predict(windows, verbose=0, batch_size=32).items()}
+        report = {"precision": opts.precision, "model_bytes": len(model), "conversion_seconds": round(seconds, 1),
+                  "data": where, **parity(expected, TfliteSignature(model).predict(windows), targets),
+                  "ops": dict(sorted(flatbuffer.op_counts(model).items())),
+                  "edgetpu": _edgetpu_report(model, staging, opts.precision)}
+        (staging / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        classes = report.get("classes", {})
+        training = {"dataset": opts.data_name or facts.dataset, "license": opts.data_license, "run": opts.run_dir.name,
+                    "head": opts.head_dir.name if opts.head_dir else None,
+                    "accuracy": classes.get("accuracy_quantized"), "accuracy_float": classes.get("accuracy_float"),
+                    "accuracy_data": where if "accuracy_float" in classes else None}
+        write_manifest(staging, name=opts.name or opts.output.name.removesuffix(".bundle"),
+                       precision=opts.precision, frontend=facts.frontend, geometry=facts.geometry,
+                       window_frames=facts.window_shape[0], embedding_size=expected["embedding"].shape[1],
+                       labels=labels, input_dtype="int8" if opts.precision == "edgetpu" else "float32",
+                       hop_seconds=opts.hop_seconds, training=training)
+        if opts.output.exists():
+            shutil.rmtree(opts.output)
+        staging.rename(opts.output)
+    return report
+
+
+def _edgetpu_report(model: bytes, bundle_dir: Path, precision: str) -> dict:
+    """Static op check; for edgetpu also the compiler's result or the command to run elsewhere."""
+    report = edgetpu.check_ops(model).to_dict()
+    if precision != "edgetpu":
+        return report
+    model_path = bundle_dir / MODEL_FILE
+    compiled = edgetpu.run_compiler(model_path, bundle_dir / "edgetpu")
+    if compiled is None:
+        report["compiler"] = None
+        report["compile_command"] = edgetpu.compile_command(Path(MODEL_FILE), Path("edgetpu"))
+    else:
+        report["compiler"] = compiled
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The parity report as a few human-readable lines."""
+    emb = report["embedding"]
+    lines = [f"precision {report['precision']}: {report['model_bytes'] / 1e6:.3f} MB, "
+             f"converted in {report['conversion_seconds']:.1f} s",
+             f"parity on {report['windows']} windows of {report['data']}:",
+             f"  embedding cosine mean {emb['cosine_mean']:.5f}, min {emb['cosine_min']:.5f}, "
+             f"max abs error {emb['max_abs_error']:.3g}"]
+    classes = report.get("classes")
+    if classes:
+        line = f"  class agreement with Keras {100 * classes['agreement']:.1f}%"
+        if "accuracy_float" in classes:
+            line += (f"; accuracy float {100 * classes['accuracy_float']:.1f}%, quantized "
+                     f"{100 * classes['accuracy_quantized']:.1f}% ({classes['accuracy_delta_points']:+.1f} points)")
+        lines.append(line)
+    lines.append("ops: " + ", ".join(f"{name} x{count}" for name, count in report["ops"].items()))
+    tpu = report["edgetpu"]
+    if tpu["ready"]:
+        lines.append("Edge TPU: every op is an int8 op in Coral's supported-ops table")
+    else:
+        problems = [f"not in the table: {', '.join(tpu['unsupported_ops'])}" if tpu["unsupported_ops"] else "",
+                    f"non-int8 tensors: {', '.join(tpu['float_ops'])}" if tpu["float_ops"] else "",
+                    f"{tpu['subgraphs']} subgraphs" if tpu["subgraphs"] > 1 else ""]
+        lines.append("Edge TPU: not compilable as a whole (" + "; ".join(p for p in problems if p) + ")")
+    if tpu.get("compiler"):
+        c = tpu["compiler"]
+        lines.append(f"edgetpu_compiler: {c['ops_on_tpu']} ops on the Edge TPU, {c['ops_on_cpu']} on the CPU "
+                     f"(exit status {c['returncode']})")
+    elif "compile_command" in tpu:
+        lines.append(f"edgetpu_compiler is not installed; in the bundle directory run: {tpu['compile_command']}")
+    return "\n".join(lines)

@@ -1,0 +1,221 @@
+"""Autoencoder training (spec §4.5): Adam, gradient values clipped to [-2, 2], RMSE, a checkpoint per epoch.
+
+Works on numpy arrays and imports only keras and numpy, so the GPU script runs it without TensorFlow
+or xarray. An epoch is one shuffled pass over the instances (``ceil(N / batch_size)`` steps, as many
+as auDeep's queue-based "epoch").
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from audeep_edge.errors import ConfigError, DataError, ModelError
+from audeep_edge.training import runs
+from audeep_edge.training.autoencoders import AutoencoderConfig, build_autoencoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """auDeep's training options (defaults from spec §4.5).
+
+    num_epochs : total number of epochs of the run (``--continue`` trains the missing ones).
+    checkpoints_to_keep : keep the newest this many checkpoints; None keeps all.
+    seed : seeds Python, numpy and the backend (None: not reproducible, as auDeep).
+    """
+
+    batch_size: int = 64
+    num_epochs: int = 10
+    learning_rate: float = 0.001
+    checkpoints_to_keep: int | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "num_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}")
+        if self.checkpoints_to_keep is not None and self.checkpoints_to_keep < 1:
+            raise ConfigError(f"--checkpoints-to-keep must be at least 1, got {self.checkpoints_to_keep}")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int            # 1-based
+    loss: float           # mean RMSE over the epoch's batches
+    seconds: float        # wall time of the epoch (the first one includes compilation)
+    examples_per_s: float
+
+
+@dataclass
+class TrainingReport:
+    run_dir: Path
+    num_examples: int
+    wall_time_s: float
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def steady_examples_per_s(self) -> float | None:
+        """Median throughput over the epochs after the first (compilation); None with a single epoch."""
+        rates = [e.examples_per_s for e in self.epochs[1:]]
+        return statistics.median(rates) if rates else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_dir": str(self.run_dir), "num_examples": self.num_examples, "wall_time_s": self.wall_time_s,
+                "steady_examples_per_s": self.steady_examples_per_s, "epochs": [asdict(e) for e in self.epochs]}
+
+
+def check_features(features: np.ndarray, source: str = "--input") -> np.ndarray:
+    """Spectrograms as float32 ``(N, T, F)``; DataError naming ``source`` when empty, mis-shaped or not finite."""
+    features = np.asarray(features)
+    if features.ndim != 3 or features.shape[0] == 0:
+        raise DataError(f"{source}: expected spectrograms of shape (instances, time, freq), got {features.shape}")
+    features = features.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(features)):
+        raise DataError(f"{source}: the spectrograms contain NaN or infinite values; re-run preprocess")
+    return features
+
+
+def save_optimizer_state(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    np.savez(path, *[keras.ops.convert_to_numpy(v) for v in optimizer.variables])
+
+
+def restore_optimizer_state(model: keras.Model, path: Path) -> None:
+    """Load Adam's moments and step counter saved by :func:`save_optimizer_state` (skipped if absent)."""
+    if not path.is_file():
+        log.warning("%s is missing; Adam restarts with empty moments", path)
+        return
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    with np.load(path) as data:
+        values = [data[f"arr_{i}"] for i in range(len(data.files))]
+    if [tuple(v.shape) for v in optimizer.variables] != [v.shape for v in values]:
+        raise ModelError(f"{path}: optimizer state does not match the run's model")
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+
+
+class _EpochLog(keras.callbacks.Callback):
+    """Times every epoch and logs ``epoch i/n: loss, seconds, examples/s``."""
+
+    def __init__(self, num_examples: int, num_epochs: int) -> None:
+        super().__init__()
+        self.num_examples, self.num_epochs = num_examples, num_epochs
+        self.records: list[EpochRecord] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        record = EpochRecord(epoch + 1, float(logs["loss"]), seconds, self.num_examples / seconds)
+        self.records.append(record)
+        log.info("epoch %d/%d: loss %.5f, %.1f s, %.1f examples/s", record.epoch, self.num_epochs, record.loss,
+                 seconds, record.examples_per_s)
+
+
+class _Checkpoints(keras.callbacks.Callback):
+    """Writes ``checkpoints/epoch-NNNN.weights.h5`` (+ optimizer state) and prunes old ones."""
+
+    def __init__(self, run_dir: Path, keep: int | None) -> None:
+        super().__init__()
+        self.run_dir, self.keep = run_dir, keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.save_weights(runs.checkpoint_path(self.run_dir, epoch + 1))
+        save_optimizer_state(self.model.optimizer, runs.optimizer_state_path(self.run_dir, epoch + 1))
+        if self.keep is not None:
+            for old, path in runs.list_checkpoints(self.run_dir)[:-self.keep]:
+                path.unlink()
+                runs.optimizer_state_path(self.run_dir, old).unlink(missing_ok=True)
+
+
+def _callbacks(run_dir: Path, options: TrainingOptions, num_examples: int, resume: bool) -> list:
+    logs = run_dir / runs.LOG_DIR
+    for folder in (logs, run_dir / runs.CHECKPOINT_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    callbacks = [_EpochLog(num_examples, options.num_epochs), _Checkpoints(run_dir, options.checkpoints_to_keep),
+                 keras.callbacks.CSVLogger(str(logs / "history.csv"), append=resume),
+                 keras.callbacks.TerminateOnNaN()]
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(str(logs), write_graph=False, update_freq="epoch"))
+    else:
+        log.debug("TensorBoard events need the TensorFlow backend; %s has the loss per epoch", logs / "history.csv")
+    return callbacks
+
+
+def _prepare_run(run_dir: Path, config: AutoencoderConfig, input_shape: tuple[int, int], options: TrainingOptions,
+                 resume: bool, frontend: dict | None, inputs: Sequence[str]) -> tuple[AutoencoderConfig, int]:
+    """Create or reopen the run; returns the model configuration and the number of epochs already done."""
+    if not resume:
+        if (run_dir / runs.CONFIG_FILE).exists() or runs.list_checkpoints(run_dir):
+            raise ConfigError(f"--run-name {run_dir}: a training run already exists there; pass --continue to "
+                              "resume it or choose another --run-name")
+        training = {**asdict(options), "inputs": list(inputs)}
+        runs.write_run_config(run_dir, config, input_shape, training=training, frontend=frontend)
+        return config, 0
+    content = runs.read_run_config(run_dir)
+    if tuple(content["input_shape"]) != tuple(input_shape):
+        raise DataError(f"--input: spectrograms of shape {tuple(input_shape)} cannot continue {run_dir}, "
+                        f"which was trained on {tuple(content['input_shape'])}")
+    log.info("continuing %s; its stored architecture is used and architecture options are ignored", run_dir)
+    (run_dir / runs.WEIGHTS_FILE).unlink(missing_ok=True)   # stale until this continuation finishes
+    checkpoints = runs.list_checkpoints(run_dir)
+    return runs.model_config(content), checkpoints[-1][0] if checkpoints else 0
+
+
+def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: str | Path,
+                      options: TrainingOptions = TrainingOptions(), *, resume: bool = False,
+                      frontend: dict | None = None, inputs: Sequence[str] = (), verbose: int = 1) -> TrainingReport:
+    """Train (or, with ``resume``, continue) an autoencoder on spectrograms and fill ``run_dir``.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(N, T, F)], spectrograms in [-1, 1].
+    config : the model; ignored when resuming (the run's own configuration is used).
+    frontend : front-end settings of the spectrograms, stored in ``config.json`` for ``generate``/export.
+    inputs : names of the input files, recorded in ``config.json``.
+    verbose : Keras progress display (0 silent, 1 progress bar, 2 one line per epoch).
+
+    Raises
+    ------
+    ConfigError : the run exists and ``resume`` is False, or training diverged.
+    ModelError / DataError : nothing to resume, or spectrograms that do not fit the run.
+    """
+    features = check_features(features)
+    run_dir = Path(run_dir)
+    input_shape = features.shape[1:]
+    config, done = _prepare_run(run_dir, config, input_shape, options, resume, frontend, inputs)
+    if options.seed is not None:
+        keras.utils.set_random_seed(options.seed)
+    model = build_autoencoder(config, input_shape)
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate, epsilon=1e-8, clipvalue=2.0))
+    if done:
+        model.load_weights(runs.checkpoint_path(run_dir, done))
+        restore_optimizer_state(model, runs.optimizer_state_path(run_dir, done))
+    report = TrainingReport(run_dir, features.shape[0], 0.0)
+    if done >= options.num_epochs:
+        log.info("%s already has %d of %d epochs; nothing to train", run_dir, done, options.num_epochs)
+    else:
+        callbacks = _callbacks(run_dir, options, features.shape[0], resume)
+        start = time.perf_counter()
+        history = model.fit(features, batch_size=options.batch_size, epochs=options.num_epochs, initial_epoch=done,
+                            shuffle=True, callbacks=callbacks, verbose=verbose)
+        report.wall_time_s = time.perf_counter() - start
+        report.epochs = callbacks[0].records
+        if not np.isfinite(history.history["loss"][-1]):
+            raise ConfigError(f"training diverged (loss {history.history['loss'][-1]}) in {run_dir}; "
+                              "lower --learning-rate")
+    model.save_weights(run_dir / runs.WEIGHTS_FILE)
+    return report
