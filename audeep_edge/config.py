@@ -30,14 +30,17 @@ from typing import Any
 from audeep_edge.bundle import PRECISIONS
 from audeep_edge.encoder.interpreter import DELEGATES
 from audeep_edge.errors import ConfigError
+from audeep_edge.head.novelty import NoveltyConfig
 from audeep_edge.head.smoothing import SMOOTHING_MODES
 from audeep_edge.pipeline.analysis import EMBEDDING_DTYPES, EMBEDDING_ENCODINGS
+from audeep_edge.sinks.mqtt import MqttSettings, check_device_id
 from audeep_edge.sources.stdin import STDIN_FORMATS
 
 SOURCES = ("mic", "file", "stdin")
 SOURCE_SPECIFIC = {"realtime": ("file",), "device": ("mic",), "queue_blocks": ("mic",), "format": ("stdin",),
                    "rate": ("stdin", "mic"), "channels": ("stdin", "mic")}
 GROUPS = {"mic": "Source", "bundle": "Model", "top_k": "Output", "broker": "Sinks", "dashboard": "Dashboard"}
+NOVELTY_KEYS = ("novelty_threshold", "novelty_release", "novelty_min_duration")  # -> head.novelty.NoveltyConfig
 # Keys handed to the MQTT sink's MqttSettings, which owns their defaults and checks.
 MQTT_KEYS = ("protocol", "qos", "topic_prefix", "client_id", "keepalive", "ca_file", "cert_file", "key_file",
              "tls_insecure", "username", "password_file", "queue_max", "queue_dir", "homeassistant",
@@ -50,6 +53,19 @@ def _setting(default: Any, help: str, *, low: float | None = None, high: float |
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def _default_text(cls: type, name: str) -> str:
+    """`` (default X).`` from another module's dataclass, so that default is written down only there."""
+    return f" (default {next(f.default for f in fields(cls) if f.name == name)})."
+
+
+def _mqtt_default(name: str) -> str:
+    return _default_text(MqttSettings, name)
+
+
+def _novelty_default(name: str) -> str:
+    return _default_text(NoveltyConfig, name)
 
 
 def default_device_id() -> str:
@@ -95,6 +111,14 @@ class ListenConfig:
     embeddings: str = _setting("off", "Add each window's embedding to its payload.", choices=EMBEDDING_DTYPES)
     embedding_encoding: str = _setting("base64", "Embedding as a JSON list or as base64 of little-endian floats.",
                                        choices=EMBEDDING_ENCODINGS)
+    novelty_threshold: float | None = _setting(None, "A 'novel' event starts when the novelty score (needs a "
+                                               "baseline: `audeep-edge baseline fit`) stays at or above this"
+                                               + _novelty_default("threshold"), low=0.0, high=1.0)
+    novelty_release: float | None = _setting(None, "An active 'novel' event ends below this score"
+                                             + _novelty_default("release"),
+                                             low=0.0, high=1.0)
+    novelty_min_duration: float | None = _setting(None, "Seconds the score must stay high before a 'novel' event"
+                                                  + _novelty_default("min_duration"), low=0.0, high=86_400.0)
     health_interval: float = _setting(10.0, "Seconds between health messages.", low=0.1, high=86_400.0)
     max_windows: int | None = _setting(None, "Stop after this many windows.", low=1, high=10**12)
     # -- sinks
@@ -103,11 +127,11 @@ class ListenConfig:
     jsonl: str | None = _setting(None, "Also write every payload as JSON Lines to this file, or '-' for stdout.",
                                  path=True)
     device_id: str = _setting(None, "Second MQTT topic level (default: the host name).", factory=default_device_id)
-    protocol: str | None = _setting(None, "MQTT protocol version: 3.1.1 or 5 (default 3.1.1).")
-    qos: int | None = _setting(None, "QoS of window/health/event messages: 0 or 1 (default 1).")
-    topic_prefix: str | None = _setting(None, "First MQTT topic level(s) (default audeep).")
+    protocol: str | None = _setting(None, "MQTT protocol version: 3.1.1 or 5" + _mqtt_default("protocol"))
+    qos: int | None = _setting(None, "QoS of window/health/event messages: 0 or 1" + _mqtt_default("qos"))
+    topic_prefix: str | None = _setting(None, "First MQTT topic level(s)" + _mqtt_default("topic_prefix"))
     client_id: str | None = _setting(None, "MQTT client id (default audeep-edge-<device-id>).")
-    keepalive: int | None = _setting(None, "MQTT keepalive in seconds (default 30).")
+    keepalive: int | None = _setting(None, "MQTT keepalive in seconds" + _mqtt_default("keepalive"))
     ca_file: Path | None = _setting(None, "CA certificate (PEM) for an mqtts:// broker.", path=True)
     cert_file: Path | None = _setting(None, "Client certificate (PEM) for an mqtts:// broker.", path=True)
     key_file: Path | None = _setting(None, "Client key (PEM) for --cert-file.", path=True)
@@ -116,10 +140,10 @@ class ListenConfig:
     password_file: Path | None = _setting(None, "File whose first line is the MQTT password (else "
                                           "$AUDEEP_MQTT_PASSWORD); never logged.", path=True)
     queue_max: int | None = _setting(None, "Messages buffered while the broker is away; past it the oldest "
-                                     "are dropped and counted (default 10000).")
+                                     "are dropped and counted" + _mqtt_default("queue_max"))
     queue_dir: Path | None = _setting(None, "Directory for an on-disk buffer of undelivered messages.", path=True)
     homeassistant: bool | None = _setting(None, "Publish Home Assistant MQTT discovery.")
-    discovery_prefix: str | None = _setting(None, "Home Assistant discovery prefix (default homeassistant).")
+    discovery_prefix: str | None = _setting(None, "Home Assistant discovery prefix" + _mqtt_default("discovery_prefix"))
     # -- dashboard
     dashboard: bool = _setting(False, "Also serve the live web dashboard.")
     dashboard_host: str = _setting("127.0.0.1", "Dashboard address; anything but loopback needs --dashboard-token.")
@@ -139,14 +163,17 @@ class ListenConfig:
             raise ConfigError("--require-delegate needs --delegate edgetpu or xnnpack")
         if self.dashboard and self.broker == "none":
             raise ConfigError("--dashboard reads MQTT: it cannot run with --broker none")
-        from audeep_edge.sinks.mqtt import check_device_id
-
         check_device_id(self.device_id)
 
     @property
     def source(self) -> str:
         """``mic``, ``file`` or ``stdin``."""
         return "file" if self.file else "stdin" if self.stdin else "mic"
+
+    def novelty_options(self) -> dict[str, Any]:
+        """The novelty keys that were set, as ``NoveltyConfig`` keyword arguments (its defaults fill the rest)."""
+        return {name.removeprefix("novelty_"): getattr(self, name) for name in NOVELTY_KEYS
+                if getattr(self, name) is not None}
 
     def mqtt_options(self) -> dict[str, Any]:
         """The MQTT keys that were set, as ``MqttSettings`` keyword arguments (its defaults fill the rest)."""
@@ -222,7 +249,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read ({exc.strerror})") from None
+        raise ConfigError(f"config file {path}: cannot read ({exc.strerror})") from None
     raw = _parse(path, text)
     values = {}
     for key, value in raw.items():

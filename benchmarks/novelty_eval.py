@@ -15,13 +15,15 @@ event threshold.
 from __future__ import annotations
 
 import argparse
+import os
 import itertools
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # timings of one core, as the runtime uses; set before numpy
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import esc10_embeddings  # noqa: E402

@@ -14,7 +14,7 @@ from audeep_edge.training.learners import MLP, LinearSVM, MLPOptions
 FAST = MLPOptions(num_units=16, num_epochs=60, learning_rate=0.01)
 
 
-def blobs(n_per_class=12, classes=3, dim=16, offset=50.0, spread=10.0, seed=0):
+def blobs(n_per_class=10, classes=3, dim=16, offset=50.0, spread=10.0, seed=0):
     """Separable classes far from the origin with a large scale, so standardisation matters.
 
     Returns features (N, D) float32, labels (N,), filenames (N,), cv_folds (N, 5) (round robin per class).

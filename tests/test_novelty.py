@@ -46,6 +46,18 @@ def test_normal_windows_score_uniformly_and_strange_ones_near_one(world, method)
     assert np.median(baseline.score(strange)) == 1.0
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_a_sound_new_only_along_a_minor_direction_is_still_novel(method):
+    # normal sounds vary along 4 directions; the new one is ordinary there but leaves that subspace
+    rng = np.random.default_rng(4)
+    mixing = rng.normal(size=(4, D))
+    reference = rng.normal(size=(300, 4)) @ mixing + 0.1 * rng.normal(size=(300, D))
+    aside = np.linalg.svd(mixing)[2][-1]  # a unit direction orthogonal to the 4 used ones
+    strange = rng.normal(size=(50, 4)) @ mixing + 0.1 * rng.normal(size=(50, D)) + 3.0 * aside
+    baseline = fit_baseline(reference, method=method, dims=4, components=2)
+    assert np.median(baseline.score(strange)) == 1.0
+
+
 def test_a_score_is_the_fraction_of_held_out_reference_scores_below_it(world):
     reference, fresh, _ = world
     baseline = fit_baseline(reference, method="knn")

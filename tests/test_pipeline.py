@@ -108,7 +108,7 @@ def test_windows_are_exactly_the_frames_and_samples_of_the_whole_signal(tmp_path
     assert len(windows) == (y.size - span) // (hop_frames * g.hop) + 1
     for j, window in enumerate(windows):
         start = j * hop_frames
-        assert window.index == j and window.audio_time == pytest.approx(start * g.hop / g.fs)
+        assert window.index == j and window.audio_time == pytest.approx((start * g.hop + span) / g.fs)  # its end
         assert np.allclose(window.power, frames[start:start + 24], rtol=1e-9, atol=0)
         assert np.allclose(window.samples, y[start * g.hop:start * g.hop + span], rtol=0, atol=1e-12)
 
@@ -172,6 +172,47 @@ def test_an_encoder_without_a_head_gives_null_labels_and_silence_is_valid():
              embedding_encoding="json"), [sink]).run()
     assert sink.windows and all(p["label"] is None and p["top_k"] == [] for p in sink.windows)
     assert all(p["dbfs"] == -120.0 and p["embedding"] == [1.0] * 4 for p in sink.windows)
+
+
+class StubAdaptation:
+    """The interface listen uses from audeep_edge.head.adaptation.Adaptation: one enrolled label appears after
+    the second window; novelty rises from 0.1 by 0.2 per window."""
+
+    def __init__(self):
+        from audeep_edge.head.novelty import NoveltyConfig, NoveltyDetector
+
+        self.detector = NoveltyDetector(NoveltyConfig(threshold=0.6, release=0.5, min_duration=0.0))
+        self.windows, self.enrolled = 0, False
+
+    def poll(self):
+        changed = self.windows == 2
+        self.enrolled |= changed
+        self.windows += 1
+        return changed
+
+    def labels(self, trained):
+        return [*trained, "doorbell"] if self.enrolled else trained
+
+    def classify(self, embedding, probabilities):
+        return np.append(probabilities * 0.1, 0.9) if self.enrolled else probabilities
+
+    def novelty(self, embedding):
+        return 0.1 + 0.2 * (self.windows - 1)
+
+    def event(self, audio_time, novelty):
+        return self.detector.update(audio_time, novelty)
+
+
+def test_enrolled_labels_and_novelty_reach_the_payloads():
+    sink = MemorySink()
+    Pipeline(ArraySource(np.zeros(16000 * 4), 16000), windower(),
+             analyzer(ScriptedEncoder([[0.9, 0.05, 0.05]]), smoothing_windows=1, adaptation=StubAdaptation()),
+             [sink], max_windows=4).run()
+    assert [p["label"] for p in sink.windows] == ["Dog bark", "Dog bark", "doorbell", "doorbell"]
+    assert [p["novelty"] for p in sink.windows] == [0.1, 0.3, 0.5, 0.7]
+    novel = [e for e in sink.events if e["type"] == "novel"]
+    assert len(novel) == 1 and novel[0]["state"] == "start" and novel[0]["seq"] == 3
+    assert [e["label"] for e in sink.events if e["type"] == "label_change"] == ["doorbell"]
 
 
 def test_majority_and_ema_smoothing():

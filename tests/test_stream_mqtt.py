@@ -1,5 +1,6 @@
 """`audeep-edge listen` against real brokers: mosquitto gets every window in order with the documented schema;
-SIGINT/SIGTERM flush and leave `offline`; refused credentials; the zero-setup embedded broker."""
+SIGINT/SIGTERM flush and leave `offline`; a broker restart mid-stream loses nothing; refused credentials; the
+zero-setup embedded broker."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import re
 import signal
 import subprocess
-import sys
+import time
 
 import pytest
 from conftest import Mosquitto
@@ -58,6 +59,30 @@ def test_a_signal_flushes_publishes_offline_and_exits_0(mosquitto, sig):
     seqs = [w["seq"] for w in collector.json("audeep/sig/window")]
     assert seqs == list(range(len(seqs))) and len(seqs) < 11  # stopped early, nothing lost before the stop
     collector.close()
+
+
+def test_a_broker_restart_mid_stream_loses_no_window(tmp_path):
+    """The broker is down for 2 s of a real-time stream; every seq still arrives, in order (repeats allowed)."""
+    broker = Mosquitto(tmp_path, extra_conf=f"persistence true\npersistence_location {tmp_path}/\nuser root\n")
+    broker.start()
+    collector = Collector(broker.host, broker.port, ["audeep/restart/window"], client_id="sub-restart",
+                          persistent=True)  # its session survives the restart: nothing is missed while it rejoins
+    child = subprocess.Popen([CLI, "listen", "--file", RAIN, "--realtime", "--bundle", TINY, "--broker", broker.url,
+                              "--device-id", "restart"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert collector.wait_for(lambda c: len(c.on("audeep/restart/window")) >= 1, timeout=30)
+        broker.stop()
+        time.sleep(2.0)
+        broker.start()
+        _, stderr = child.communicate(timeout=60)
+        assert child.returncode == 0, stderr
+        seqs = lambda: [w["seq"] for w in collector.json("audeep/restart/window")]  # noqa: E731
+        assert collector.wait_for(lambda c: set(seqs()) >= set(range(11)), timeout=15), seqs()
+        assert list(dict.fromkeys(seqs())) == list(range(11)) and "lost the broker" in stderr
+    finally:
+        child.kill()
+        collector.close()
+        broker.stop()
 
 
 def test_a_broker_refusing_the_credentials_is_one_error_line_without_the_password(tmp_path):

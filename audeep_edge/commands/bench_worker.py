@@ -69,7 +69,7 @@ class MemorySource:
 def measure_runtime(args: argparse.Namespace) -> dict:
     from audeep_edge.config import ListenConfig
     from audeep_edge.encoder import Encoder
-    from audeep_edge.pipeline.assemble import build_pipeline, find_bundle
+    from audeep_edge.pipeline.assemble import build_pipeline, find_bundle, open_adaptation
     from audeep_edge.pipeline.health import percentile_ms
     from audeep_edge.sinks.jsonl import JsonlSink
 
@@ -79,7 +79,8 @@ def measure_runtime(args: argparse.Namespace) -> dict:
                        health_interval=3600.0)
     encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate)
     sink = JsonlSink(os.devnull)
-    pipeline = build_pipeline(cfg, bundle, encoder, MemorySource(audio, bundle.geometry.fs), [sink])
+    pipeline = build_pipeline(cfg, bundle, encoder, MemorySource(audio, bundle.geometry.fs), [sink],
+                              open_adaptation(cfg, bundle))
     cpu0 = time.process_time()
     summary = pipeline.run()
     cpu = time.process_time() - cpu0

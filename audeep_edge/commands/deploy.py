@@ -1,6 +1,6 @@
-"""``audeep-edge doctor``: check that this machine can run ``listen`` (audio, interpreter, delegates, bundle,
-broker, disk, and on a Raspberry Pi temperature and throttling). Installing a device is
-``firmware_configs/install.sh``."""
+"""``audeep-edge doctor`` (can this machine run ``listen``: audio, interpreter, delegates, bundle, broker, disk, and
+on a Raspberry Pi temperature and throttling) and ``audeep-edge adopt-edgetpu`` (put an ``edgetpu_compiler``
+output into its bundle). Installing a device is ``firmware_configs/install.sh``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Register ``doctor``."""
+    """Register ``doctor`` and ``adopt-edgetpu``."""
     app.command("doctor")(doctor)
+    app.command("adopt-edgetpu")(adopt_edgetpu)
 
 
 def doctor(
@@ -36,3 +37,20 @@ def doctor(
     typer.echo(format_table(checks))
     if any(check.status == FAIL for check in checks):
         raise typer.Exit(1)
+
+
+def adopt_edgetpu(
+    bundle: Path = typer.Argument(..., help="Bundle made by `audeep-edge quantize --precision edgetpu`."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The compiled model (default: "
+                                         "BUNDLE/edgetpu/model_edgetpu.tflite, where `edgetpu_compiler -s -o "
+                                         "edgetpu model.tflite` run in BUNDLE writes it)."),
+) -> None:
+    """Make the Edge TPU compiler's output the bundle's model, so `listen --delegate edgetpu` runs it on a Coral.
+
+    The uncompiled int8 model stays in the bundle; bundle.json's model_file and sha256 now name the compiled one.
+    """
+    from audeep_edge.deploy.edgetpu_bundle import adopt_compiled_model
+
+    adopted = adopt_compiled_model(bundle, model)
+    typer.echo(f"{adopted.path}: model_file {adopted.model_path.name} (sha256 {adopted.manifest['sha256'][:12]}...); "
+               f"run it with `audeep-edge listen --bundle {adopted.path} --delegate edgetpu`")

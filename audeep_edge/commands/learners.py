@@ -206,7 +206,7 @@ def _evaluate(ctx: typer.Context, learner, learner_info: dict, input_file: Path,
     else:
         what = f"{len(splits)} fold(s)" if cross_validate else splits[0].name
         typer.echo(f"accuracy {100 * result.accuracy:.2f}% (std {100 * result.accuracy_std:.2f}%), "
-                   f"UAR {100 * result.uar:.2f}% (std {100 * result.uar_std:.2f}%) over {what} x {repeat} repeat(s)")
+                   f"UAR {100 * result.uar:.2f}% (std {100 * result.uar_std:.2f}%) over {what}, {repeat} repeat(s)")
         typer.echo(format_confusion(result.confusion, names))
     if output_json is not None:
         report = {"input": str(input_file), "mode": "cross-validation" if cross_validate else "partitions",

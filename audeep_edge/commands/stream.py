@@ -16,7 +16,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from audeep_edge.config import build_config, flag, group_of, help_for
+from audeep_edge.config import ListenConfig, build_config, flag, group_of, help_for
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ def listen(
     smoothing_windows: Optional[int] = _opt("smoothing_windows"),
     embeddings: Optional[str] = _opt("embeddings"),
     embedding_encoding: Optional[str] = _opt("embedding_encoding"),
+    novelty_threshold: Optional[float] = _opt("novelty_threshold"),
+    novelty_release: Optional[float] = _opt("novelty_release"),
+    novelty_min_duration: Optional[float] = _opt("novelty_min_duration"),
     health_interval: Optional[float] = _opt("health_interval"),
     max_windows: Optional[int] = _opt("max_windows"),
     broker: Optional[str] = _opt("broker"),
@@ -120,24 +123,24 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_listen(cfg) -> None:
+def run_listen(cfg: ListenConfig) -> None:
     """Run ``listen`` with a validated :class:`~audeep_edge.config.ListenConfig`."""
     from audeep_edge.encoder import Encoder
-    from audeep_edge.pipeline.assemble import build_pipeline, effective_hop, find_bundle, info_payload, open_source
+    from audeep_edge.pipeline.assemble import (build_pipeline, effective_hop, find_bundle, info_payload,
+                                               open_adaptation, open_source)
 
     bundle = find_bundle(cfg.bundle, cfg.precision)
     source = open_source(cfg, bundle)  # opens nothing yet: capture starts when the pipeline runs
     encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate,
                       require_delegate=cfg.require_delegate)
-    info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle))
+    adaptation = open_adaptation(cfg, bundle)
+    info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle), adaptation.labels(bundle.labels))
     log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", bundle.name, bundle.precision,
              info["window_seconds"], info["hop_seconds"], source.name)
-    with contextlib.ExitStack() as stack:
+    stop = threading.Event()
+    with _stop_on_signals(stop), contextlib.ExitStack() as stack:  # a signal while starting: stop at once
         sinks = _open_sinks(cfg, info, stack)
-        pipeline = build_pipeline(cfg, bundle, encoder, source, sinks)
-        stop = threading.Event()
-        with _stop_on_signals(stop):
-            summary = pipeline.run(stop)
+        summary = build_pipeline(cfg, bundle, encoder, source, sinks, adaptation).run(stop)
     log.info("%d windows from %.1f s of audio; RTF %.4f, latency p50 %.1f ms, p99 %.1f ms; %d overruns",
              summary.windows, summary.audio_seconds, summary.rtf, *_percentiles_ms(summary.latencies),
              summary.overruns)
@@ -149,7 +152,7 @@ def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
     return percentile_ms(latencies, 50) or 0.0, percentile_ms(latencies, 99) or 0.0
 
 
-def _open_sinks(cfg, info: dict, stack: contextlib.ExitStack) -> list:
+def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack) -> list:
     """JSONL, MQTT (with an embedded broker when no --broker is given) and the dashboard; closed by ``stack``
     in reverse order, so the MQTT sink flushes and says ``offline`` before the embedded broker stops."""
     sinks = []
@@ -187,13 +190,18 @@ def _open_sinks(cfg, info: dict, stack: contextlib.ExitStack) -> list:
     return sinks
 
 
-def config_check(file: Path = typer.Argument(..., help="Config file (.toml, .yaml or .yml).")) -> None:
+def config_check(
+    file: Path = typer.Argument(..., help="Config file (.toml, .yaml or .yml)."),
+    bundle_path: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Check against this bundle instead of "
+                                               "the file's (e.g. a profile whose bundle lives on the device)."),
+) -> None:
     """Validate a listen config file: keys, values, the bundle it names and the MQTT options."""
-    from audeep_edge.pipeline.assemble import effective_hop, find_bundle
+    from audeep_edge.pipeline.assemble import effective_hop, find_bundle, open_adaptation
     from audeep_edge.sinks.mqtt import MqttSettings
 
-    cfg = build_config(file)
+    cfg = build_config(file, {"bundle": bundle_path})
     bundle = find_bundle(cfg.bundle, cfg.precision)
+    open_adaptation(cfg, bundle)
     if cfg.broker != "none":
         MqttSettings(url=cfg.broker or "mqtt://127.0.0.1", **cfg.mqtt_options())
     broker = cfg.broker or "embedded broker on 127.0.0.1"

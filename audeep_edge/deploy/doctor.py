@@ -16,6 +16,7 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -165,15 +166,19 @@ def delegate_check(cfg: ListenConfig, bundle: Bundle | None) -> Check:
     return Check("edgetpu", OK, f"delegate loads ({found})" + ("" if wanted else "; not used by this config"))
 
 
-def audio_checks(cfg: ListenConfig, bundle: Bundle | None, *, mic_required: bool) -> list[Check]:
+def audio_checks(cfg: ListenConfig, bundle: Bundle | None, *, mic_required: bool,
+                 backend: SimpleNamespace | None = None) -> list[Check]:
     """Every input device with its default rate, then (for a microphone config) the capture ``listen`` would
-    open. Missing audio is a FAIL only when the config captures from a microphone."""
+    open. Missing audio is a FAIL only when the config captures from a microphone.
+
+    ``backend`` : an object like :func:`~audeep_edge.sources.mic.audio_backend`'s (default: that one).
+    """
     from audeep_edge.sources import MicrophoneSource
     from audeep_edge.sources.mic import audio_backend
 
     missing = FAIL if mic_required else WARN
     try:
-        backend = audio_backend()
+        backend = backend or audio_backend()
     except AudioError as exc:
         return [Check("audio", missing, str(exc))]
     try:

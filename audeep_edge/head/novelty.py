@@ -18,8 +18,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-
 import numpy as np
 
 from audeep_edge.errors import ConfigError, DataError, ModelError
@@ -50,16 +48,6 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     std = x.std(axis=0)
     floor = max(0.1 * float(np.median(std)), 1e-6)
     return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
-
-
-class Scorer(Protocol):
-    """A reference model of normal embeddings: larger raw score = less normal."""
-
-    method: str
-
-    def raw(self, x: np.ndarray) -> np.ndarray: ...
-
-    def arrays(self) -> dict[str, np.ndarray]: ...
 
 
 def _knn_space(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, metric: str) -> np.ndarray:
@@ -118,17 +106,23 @@ class KnnScorer:
 
 @dataclass(frozen=True)
 class GmmScorer:
-    """Negative log-likelihood under a full-covariance Gaussian mixture in a whitened PCA space.
+    """Negative log-likelihood of a probabilistic-PCA-style model: a full-covariance Gaussian mixture in the top
+    principal directions (whitened) plus an isotropic Gaussian for what those directions do not explain, so a
+    window that is new along a minor direction still scores high.
 
     Attributes
     ----------
-    mean, scale : (D,) standardisation; projection : (D, d) PCA directions divided by their standard deviations.
-    weights : (K,); means : (K, d); precision_chol : (K, d, d) with ``(z - mu) @ P`` white; log_det : (K,) of P.
+    mean, scale : (D,) standardisation. center : (D,) PCA centre; basis : (D, d) orthonormal principal axes;
+    axis_std : (d,) their standard deviations; residual_var : per-dimension variance left outside the basis.
+    weights : (K,); means : (K, d); precision_chol : (K, d, d) with ``(w - mu) @ P`` white; log_det : (K,) of P.
     """
 
     mean: np.ndarray
     scale: np.ndarray
-    projection: np.ndarray
+    center: np.ndarray
+    basis: np.ndarray
+    axis_std: np.ndarray
+    residual_var: np.ndarray
     weights: np.ndarray
     means: np.ndarray
     precision_chol: np.ndarray
@@ -139,35 +133,39 @@ class GmmScorer:
     def fit(cls, x: np.ndarray, mean: np.ndarray, scale: np.ndarray, *, components: int = 4, dims: int = 16,
             seed: int = 0, iterations: int = 200, reg: float = 1e-2) -> "GmmScorer":
         """Reference x [shape=(N, D)], standardised with ``mean`` and ``scale`` [shape=(D,)]."""
-        projection = _pca_whitening((x - mean) / scale, dims)
-        z = ((x - mean) / scale) @ projection
+        z = ((x - mean) / scale).astype(np.float64)
+        center = z.mean(axis=0)
+        _, s, vt = np.linalg.svd(z - center, full_matrices=False)
+        std = s / np.sqrt(max(z.shape[0] - 1, 1))
+        keep = max(1, min(dims, int(np.count_nonzero(std > 1e-6 * std.max()))))
+        basis, axis_std = vt[:keep].T, np.maximum(std[:keep], 1e-12)
+        residual_var = max(float(np.sum(std[keep:] ** 2)) / max(z.shape[1] - keep, 1), 1e-12)
+        white = (z - center) @ basis / axis_std
         # at least ~2 samples per free parameter of a component's covariance, else fewer components
-        components = max(1, min(components, z.shape[0] // max(2, z.shape[1] + 1)))
-        weights, means, chol, log_det = _em(z.astype(np.float64), components, seed, iterations, reg)
-        return cls(mean=mean, scale=scale, projection=projection.astype(np.float32), weights=weights, means=means,
-                   precision_chol=chol, log_det=log_det)
+        components = max(1, min(components, z.shape[0] // max(2, keep + 1)))
+        weights, means, chol, log_det = _em(white, components, seed, iterations, reg)
+        return cls(mean=mean, scale=scale, center=center.astype(np.float32), basis=basis.astype(np.float32),
+                   axis_std=axis_std.astype(np.float32), residual_var=np.array(residual_var), weights=weights,
+                   means=means, precision_chol=chol, log_det=log_det)
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        z = (((x - self.mean) / self.scale) @ self.projection).astype(np.float64)
-        return -_logsumexp(_component_log_density(z, self.weights, self.means, self.precision_chol, self.log_det))
+        zc = ((x - self.mean) / self.scale - self.center).astype(np.float64)
+        coords = zc @ self.basis
+        residual = np.maximum((zc**2).sum(axis=1) - (coords**2).sum(axis=1), 0.0)
+        density = _component_log_density(coords / self.axis_std, self.weights, self.means, self.precision_chol,
+                                          self.log_det)
+        return -_logsumexp(density) + 0.5 * residual / float(self.residual_var)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"mean": self.mean, "scale": self.scale, "projection": self.projection, "weights": self.weights,
-                "means": self.means, "precision_chol": self.precision_chol, "log_det": self.log_det}
+        return {name: getattr(self, name) for name in _GMM_FIELDS}
 
     @classmethod
     def from_arrays(cls, a: dict[str, np.ndarray]) -> "GmmScorer":
-        return cls(**{name: a[name] for name in ("mean", "scale", "projection", "weights", "means",
-                                                 "precision_chol", "log_det")})
+        return cls(**{name: a[name] for name in _GMM_FIELDS})
 
 
-def _pca_whitening(z: np.ndarray, dims: int) -> np.ndarray:
-    """(D, d) matrix mapping centred z [shape=(N, D)] onto its top-d principal axes with unit variance."""
-    _, s, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
-    std = s / np.sqrt(max(z.shape[0] - 1, 1))
-    keep = min(dims, int(np.count_nonzero(std > 1e-6 * std[0])) if std.size and std[0] > 0 else 0)
-    keep = max(keep, 1)
-    return (vt[:keep].T / np.maximum(std[:keep], 1e-12)).astype(np.float64)
+_GMM_FIELDS = ("mean", "scale", "center", "basis", "axis_std", "residual_var", "weights", "means", "precision_chol",
+               "log_det")
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from audeep_edge.sources import FileSource, MicrophoneSource, Source, StdinSourc
 
 if TYPE_CHECKING:
     from audeep_edge.config import ListenConfig
+    from audeep_edge.head.adaptation import Adaptation
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,13 @@ def find_bundle(value: Path | None, precision: str | None = None) -> Bundle:
     bundle = load_bundle(value)
     if precision is not None and bundle.precision != precision:
         raise ModelError(f"bundle {bundle.path} is {bundle.precision} but the config asks for --precision "
-                         f"{precision}; use a {precision} bundle or change --precision")
+                         f"{precision}; use a bundle of that precision or change --precision")
     return bundle
 
 
 def hop_frames(geometry: FrameGeometry, hop_seconds: float) -> int:
-    """``hop_seconds`` in whole spectrogram frames (at least 1); logs when it had to round."""
-    frames = max(1, round(hop_seconds * geometry.fs / geometry.hop))
-    actual = frames * geometry.hop / geometry.fs
-    if abs(actual - hop_seconds) > 1e-6:
-        log.info("hop %.4g s rounded to %d frames = %.4g s", hop_seconds, frames, actual)
-    return frames
+    """``hop_seconds`` in whole spectrogram frames (at least 1)."""
+    return max(1, round(hop_seconds * geometry.fs / geometry.hop))
 
 
 def open_source(cfg: ListenConfig, bundle: Bundle) -> Source:
@@ -72,22 +69,40 @@ def open_source(cfg: ListenConfig, bundle: Bundle) -> Source:
                             block_seconds=cfg.block, queue_blocks=cfg.queue_blocks)
 
 
-def info_payload(bundle: Bundle, device_id: str, hop_seconds: float) -> dict:
-    """The retained ``info`` payload (schema v1)."""
-    return {"device_id": device_id, "bundle": bundle.name, "precision": bundle.precision, "labels": bundle.labels,
-            "embedding_size": bundle.embedding_size, "window_seconds": round(bundle.window_seconds, 6),
-            "hop_seconds": round(hop_seconds, 6)}
+def open_adaptation(cfg: ListenConfig, bundle: Bundle) -> Adaptation:
+    """The bundle's enrolled labels and novelty baseline (re-read when ``enroll``/``baseline fit`` rewrite them).
+
+    Raises
+    ------
+    ModelError : a baseline or enrollment made with another model. ConfigError : bad novelty settings.
+    """
+    from audeep_edge.head.adaptation import Adaptation
+    from audeep_edge.head.novelty import NoveltyConfig
+
+    return Adaptation(bundle.path, bundle.manifest["sha256"], bundle.embedding_size,
+                      events=NoveltyConfig(**cfg.novelty_options()))
+
+
+def info_payload(bundle: Bundle, device_id: str, hop_seconds: float, labels: list[str] | None = None) -> dict:
+    """The retained ``info`` payload (schema v1); ``labels`` default to the bundle's."""
+    return {"device_id": device_id, "bundle": bundle.name, "precision": bundle.precision,
+            "labels": bundle.labels if labels is None else labels, "embedding_size": bundle.embedding_size,
+            "window_seconds": round(bundle.window_seconds, 6), "hop_seconds": round(hop_seconds, 6)}
 
 
 def effective_hop(cfg: ListenConfig, bundle: Bundle) -> float:
-    """The hop actually used (``--hop`` or the bundle's, rounded to whole frames), in seconds."""
-    g = bundle.geometry
-    return hop_frames(g, cfg.hop or bundle.hop_seconds) * g.hop / g.fs
+    """The hop actually used (``--hop`` or the bundle's, rounded to whole frames), in seconds; logs rounding."""
+    g, wanted = bundle.geometry, cfg.hop or bundle.hop_seconds
+    frames = hop_frames(g, wanted)
+    actual = frames * g.hop / g.fs
+    if abs(actual - wanted) > 1e-6:
+        log.info("hop %.4g s rounded to %d frames = %.4g s", wanted, frames, actual)
+    return actual
 
 
-def build_pipeline(cfg: ListenConfig, bundle: Bundle, encoder: Encoder, source: Source,
-                   sinks: list[Sink]) -> Pipeline:
-    """Front end, windows, analysis and sinks for ``source``."""
+def build_pipeline(cfg: ListenConfig, bundle: Bundle, encoder: Encoder, source: Source, sinks: list[Sink],
+                   adaptation: Adaptation | None = None) -> Pipeline:
+    """Front end, windows, analysis (with ``adaptation``, see :func:`open_adaptation`) and sinks for ``source``."""
     fe, g = bundle.frontend, bundle.geometry
     windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
                         window_frames=bundle.window_frames, hop_frames=hop_frames(g, cfg.hop or bundle.hop_seconds),
@@ -95,6 +110,6 @@ def build_pipeline(cfg: ListenConfig, bundle: Bundle, encoder: Encoder, source: 
     analyzer = WindowAnalyzer(encoder, bundle.labels, clip_below=fe.clip_below, clip_above=fe.clip_above,
                               device_id=cfg.device_id, top_k=cfg.top_k, smoothing=cfg.smoothing,
                               smoothing_windows=cfg.smoothing_windows, embeddings=cfg.embeddings,
-                              embedding_encoding=cfg.embedding_encoding)
+                              embedding_encoding=cfg.embedding_encoding, adaptation=adaptation)
     return Pipeline(source, windower, analyzer, sinks, health_interval=cfg.health_interval,
                     max_windows=cfg.max_windows)

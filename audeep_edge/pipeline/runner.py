@@ -12,7 +12,6 @@ from audeep_edge.pipeline.analysis import WindowAnalyzer
 from audeep_edge.pipeline.health import HealthMonitor
 from audeep_edge.pipeline.windows import Windower
 from audeep_edge.sinks.base import Sink
-from audeep_edge.sinks.payload import SCHEMA_VERSION
 from audeep_edge.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -45,8 +44,8 @@ class Pipeline:
     """Runs one source to its end (or ``stop``/``max_windows``), publishing every window and periodic health.
 
     The loop runs in the calling thread. Live sources capture in their own thread and hand blocks over
-    through a bounded queue, so a slow window never stalls capture. Label changes of the smoothed label are
-    published as ``label_change`` events.
+    through a bounded queue, so a slow window never stalls capture. The events a window causes
+    (``label_change`` of the smoothed label, ``novel``) follow its ``window`` message.
 
     Parameters
     ----------
@@ -63,7 +62,6 @@ class Pipeline:
         self.source, self.windower, self.analyzer, self.sinks = source, windower, analyzer, sinks
         self.max_windows = max_windows
         self.health = HealthMonitor(analyzer.device_id, health_interval)
-        self._label: str | None = None
 
     def run(self, stop: threading.Event | None = None) -> RunSummary:
         """Stream until the audio ends, ``stop`` is set or ``max_windows`` windows were published."""
@@ -100,10 +98,11 @@ class Pipeline:
     def _publish(self, windows: list, summary: RunSummary) -> bool:
         """Analyse and publish ``windows``; True once ``max_windows`` is reached."""
         for window in windows:
-            payload = self.analyzer(window)
+            analysis = self.analyzer(window)
             for sink in self.sinks:
-                sink.publish_window(payload)
-            self._publish_label_change(payload)
+                sink.publish_window(analysis.payload)
+                for event in analysis.events:
+                    sink.publish_event(event)
             latency = time.monotonic() - window.captured
             summary.latencies.append(latency)
             self.health.record_window(latency)
@@ -111,16 +110,6 @@ class Pipeline:
             if self.max_windows is not None and summary.windows >= self.max_windows:
                 return True
         return False
-
-    def _publish_label_change(self, payload: dict) -> None:
-        label = payload.get("smoothed_label")
-        if label is not None and self._label is not None and label != self._label:
-            event = {"schema_version": SCHEMA_VERSION, "device_id": self.analyzer.device_id,
-                     "wall_time": payload["wall_time"], "type": "label_change", "seq": payload["seq"],
-                     "audio_time": payload["audio_time"], "label": label, "previous": self._label}
-            for sink in self.sinks:
-                sink.publish_event(event)
-        self._label = label
 
     def _publish_health(self) -> None:
         payload = self.health.report(overruns=self.source.overruns, queue_depth=self.source.queue_depth,

@@ -55,7 +55,7 @@ class Window:
     index : 0, 1, 2, ... (the window's ``seq``).
     power : np.ndarray [shape=(T, F), float64], linear (mel) power frames.
     samples : np.ndarray [shape=(S,), float64], the mono samples the frames cover (before pre-emphasis).
-    audio_time : seconds from the start of the stream to the window's first sample.
+    audio_time : seconds from the start of the stream to the end of the window (its last sample).
     captured : ``time.monotonic()`` of the block that completed the window.
     """
 
@@ -112,9 +112,8 @@ class Windower:
             self._frames.append(self._frontend.push(piece))
             self._received += piece.size
             if self._received == self._window_end(self._next):
-                start = self._next * self.hop_frames * self.geometry.hop
                 windows.append(Window(index=self._next, power=self._frames.newest(),
-                                      samples=self._samples.newest(), audio_time=start / self.geometry.fs,
+                                      samples=self._samples.newest(), audio_time=self._received / self.geometry.fs,
                                       captured=captured))
                 self._next += 1
         return windows

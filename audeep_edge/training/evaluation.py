@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from audeep_edge.dataset.model import TRAIN, VALID
+from audeep_edge.dataset.model import PARTITIONS, TRAIN, VALID
 from audeep_edge.errors import DataError
 from audeep_edge.training.learners import Learner
 
@@ -38,12 +38,14 @@ def cross_validation_splits(cv_folds: np.ndarray) -> list[Split]:
             for k in range(cv_folds.shape[1])]
 
 
-def partition_split(partitions: Sequence[int | None], train: Iterable[int], evaluate: Iterable[int],
-                    names: Sequence[str] = ("train", "devel", "test")) -> Split:
-    """Train on the union of the ``train`` partition codes, evaluate on the union of ``evaluate``."""
+def partition_split(partitions: Sequence[int | None], train: Iterable[int], evaluate: Iterable[int]) -> Split:
+    """Train on the union of the ``train`` partition codes, evaluate on the union of ``evaluate``.
+
+    ``partitions`` : (N,) codes 0 TRAIN / 1 DEVEL / 2 TEST, None = missing.
+    """
     train, evaluate = sorted(set(train)), sorted(set(evaluate))
     codes = np.array([-1 if p is None else int(p) for p in partitions])
-    label = f"{'+'.join(names[c] for c in train)} -> {'+'.join(names[c] for c in evaluate)}"
+    label = f"{'+'.join(PARTITIONS[c] for c in train)} -> {'+'.join(PARTITIONS[c] for c in evaluate)}"
     return Split(label, np.isin(codes, train), np.isin(codes, evaluate))
 
 

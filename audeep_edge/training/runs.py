@@ -3,10 +3,9 @@
 ::
 
     RUN/config.json                       model type, architecture, input shape [T, F], front end, training
-    RUN/checkpoints/epoch-NNNN.weights.h5 model weights after epoch NNNN (1-based)
-    RUN/checkpoints/epoch-NNNN.optimizer.npz  Adam state after that epoch (for --continue)
+    RUN/checkpoints/epoch-NNNN.weights.h5 weights and Adam state after epoch NNNN (1-based; --continue)
     RUN/logs/                             TensorBoard events (TensorFlow backend) and history.csv
-    RUN/autoencoder.weights.h5            final weights
+    RUN/autoencoder.weights.h5            final weights (without optimizer state)
 
 Weight files are Keras HDF5 and load on any backend: a run trained on JAX (GPU) loads here on TensorFlow.
 Imports keras lazily (reading a configuration needs only the standard library).
@@ -35,10 +34,6 @@ _CHECKPOINT = re.compile(r"epoch-(\d{4,})\.weights\.h5$")
 
 def checkpoint_path(run_dir: Path, epoch: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"epoch-{epoch:04d}.weights.h5"
-
-
-def optimizer_state_path(run_dir: Path, epoch: int) -> Path:
-    return Path(run_dir) / CHECKPOINT_DIR / f"epoch-{epoch:04d}.optimizer.npz"
 
 
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:

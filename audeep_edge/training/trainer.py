@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from audeep_edge.errors import ConfigError, DataError, ModelError
+from audeep_edge.errors import ConfigError, DataError
 from audeep_edge.training import runs
 from audeep_edge.training.autoencoders import AutoencoderConfig, build_autoencoder
 
@@ -86,23 +86,11 @@ def check_features(features: np.ndarray, source: str = "--input") -> np.ndarray:
     return features
 
 
-def save_optimizer_state(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
-    np.savez(path, *[keras.ops.convert_to_numpy(v) for v in optimizer.variables])
-
-
-def restore_optimizer_state(model: keras.Model, path: Path) -> None:
-    """Load Adam's moments and step counter saved by :func:`save_optimizer_state` (skipped if absent)."""
-    if not path.is_file():
-        log.warning("%s is missing; Adam restarts with empty moments", path)
-        return
-    optimizer = model.optimizer
-    optimizer.build(model.trainable_variables)
-    with np.load(path) as data:
-        values = [data[f"arr_{i}"] for i in range(len(data.files))]
-    if [tuple(v.shape) for v in optimizer.variables] != [v.shape for v in values]:
-        raise ModelError(f"{path}: optimizer state does not match the run's model")
-    for variable, value in zip(optimizer.variables, values):
-        variable.assign(value)
+def save_final_weights(model: keras.Model, config: AutoencoderConfig, path: Path) -> None:
+    """Write the model weights without the optimizer state (a third of a checkpoint's size)."""
+    plain = build_autoencoder(config, model.spectrogram_shape)
+    plain.set_weights(model.get_weights())
+    plain.save_weights(path)
 
 
 class _EpochLog(keras.callbacks.Callback):
@@ -121,12 +109,13 @@ class _EpochLog(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._start
         record = EpochRecord(epoch + 1, float(logs["loss"]), seconds, self.num_examples / seconds)
         self.records.append(record)
+        logs.update(seconds=seconds, examples_per_s=record.examples_per_s)   # for the CSV and event callbacks
         log.info("epoch %d/%d: loss %.5f, %.1f s, %.1f examples/s", record.epoch, self.num_epochs, record.loss,
                  seconds, record.examples_per_s)
 
 
 class _Checkpoints(keras.callbacks.Callback):
-    """Writes ``checkpoints/epoch-NNNN.weights.h5`` (+ optimizer state) and prunes old ones."""
+    """Writes ``checkpoints/epoch-NNNN.weights.h5`` (weights and Adam state) and prunes old ones."""
 
     def __init__(self, run_dir: Path, keep: int | None) -> None:
         super().__init__()
@@ -134,11 +123,36 @@ class _Checkpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.model.save_weights(runs.checkpoint_path(self.run_dir, epoch + 1))
-        save_optimizer_state(self.model.optimizer, runs.optimizer_state_path(self.run_dir, epoch + 1))
         if self.keep is not None:
-            for old, path in runs.list_checkpoints(self.run_dir)[:-self.keep]:
+            for _, path in runs.list_checkpoints(self.run_dir)[:-self.keep]:
                 path.unlink()
-                runs.optimizer_state_path(self.run_dir, old).unlink(missing_ok=True)
+
+
+class _TensorBoardScalars(keras.callbacks.Callback):
+    """Per-epoch scalars as TensorBoard events (TensorFlow backend).
+
+    Written with ``tf.summary.write`` and the scalars plugin's metadata, which, unlike
+    ``keras.callbacks.TensorBoard``, does not need the ``tensorboard`` package to be installed.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__()
+        import tensorflow as tf
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(str(log_dir))
+        plugin = tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+        self._metadata = tf.compat.v1.SummaryMetadata(plugin_data=plugin)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self._writer.as_default():
+            for name, value in (logs or {}).items():
+                self._tf.summary.write(f"epoch_{name}", self._tf.constant(float(value)), step=epoch + 1,
+                                       metadata=self._metadata)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        self._writer.close()
 
 
 def _callbacks(run_dir: Path, options: TrainingOptions, num_examples: int, resume: bool) -> list:
@@ -149,7 +163,7 @@ def _callbacks(run_dir: Path, options: TrainingOptions, num_examples: int, resum
                  keras.callbacks.CSVLogger(str(logs / "history.csv"), append=resume),
                  keras.callbacks.TerminateOnNaN()]
     if keras.backend.backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(str(logs), write_graph=False, update_freq="epoch"))
+        callbacks.append(_TensorBoardScalars(logs))
     else:
         log.debug("TensorBoard events need the TensorFlow backend; %s has the loss per epoch", logs / "history.csv")
     return callbacks
@@ -202,8 +216,8 @@ def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: 
     model = build_autoencoder(config, input_shape)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate, epsilon=1e-8, clipvalue=2.0))
     if done:
+        model.optimizer.build(model.trainable_variables)   # so that the checkpoint restores Adam's state too
         model.load_weights(runs.checkpoint_path(run_dir, done))
-        restore_optimizer_state(model, runs.optimizer_state_path(run_dir, done))
     report = TrainingReport(run_dir, features.shape[0], 0.0)
     if done >= options.num_epochs:
         log.info("%s already has %d of %d epochs; nothing to train", run_dir, done, options.num_epochs)
@@ -217,5 +231,5 @@ def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: 
         if not np.isfinite(history.history["loss"][-1]):
             raise ConfigError(f"training diverged (loss {history.history['loss'][-1]}) in {run_dir}; "
                               "lower --learning-rate")
-    model.save_weights(run_dir / runs.WEIGHTS_FILE)
+    save_final_weights(model, config, run_dir / runs.WEIGHTS_FILE)
     return report

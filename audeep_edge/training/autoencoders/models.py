@@ -117,9 +117,9 @@ class FrequencyAutoencoder(Autoencoder):
         codes = self._frame_codes(self._windows(x), training)
         return ops.reshape(codes, (-1, self.spectrogram_shape[0], self.ae_config.representation_size()))
 
-    def call(self, x, training=False):
-        windows = self._windows(x)
-        codes = self._frame_codes(windows, training)
+    def decode(self, codes, windows, training=False):
+        """Reconstruction ``(B, T, F)`` from frame codes ``(B·T, D)``; ``windows`` ``(B·T, n, W)`` of the
+        input are read by the legacy decoder only."""
         if self.ae_config.legacy_decoder:   # windows in reverse order, shifted twice (spec §4.1, §4.3)
             teacher = shift_right(ops.flip(windows, axis=1), 2)
         else:
@@ -127,6 +127,10 @@ class FrequencyAutoencoder(Autoencoder):
         out = self.decoder(codes, teacher, training=training)
         num_frames = self.spectrogram_shape[0]
         return self.reconstruction(ops.reshape(out, (-1, num_frames, self.num_windows * out.shape[-1])))
+
+    def call(self, x, training=False):
+        windows = self._windows(x)
+        return self.decode(self._frame_codes(windows, training), windows, training=training)
 
 
 class FrequencyTimeAutoencoder(Autoencoder):

@@ -119,17 +119,26 @@ def _targets(labels: np.ndarray, label_names: list[str], path: Path) -> np.ndarr
     return np.asarray([index[str(label)] for label in labels])
 
 
+def finish_model(raw: bytes, precision: str) -> bytes:
+    """Converter output -> the bundle's model: float islands of int8 graphs moved to int8, UNPACK rewritten
+    for edgetpu, then compacted."""
+    if precision in UNROLLED_PRECISIONS:
+        raw, moved = flatbuffer.requantize_float_islands(raw)
+        log.debug("moved %d float ops to int8", moved)
+    if precision == "edgetpu":
+        raw, replaced = flatbuffer.unpack_to_slices(raw)
+        log.debug("replaced %d UNPACK ops by STRIDED_SLICE", replaced)
+    return flatbuffer.compact(raw)
+
+
 def convert_graph(model, precision: str, calibration: np.ndarray | None, work: Path) -> bytes:
-    """Keras graph -> compacted .tflite bytes at ``precision`` (``work``: scratch directory)."""
+    """Keras graph -> the bundle's .tflite bytes at ``precision`` (``work``: scratch directory)."""
     from audeep_edge.training.quantize.graph import export_saved_model
 
     saved = work / "saved_model"
     export_saved_model(model, saved)
     raw = convert_in_child(saved, precision, calibration if precision in UNROLLED_PRECISIONS else None)
-    if precision == "edgetpu":
-        raw, replaced = flatbuffer.unpack_to_slices(raw)
-        log.debug("replaced %d UNPACK ops by STRIDED_SLICE", replaced)
-    return flatbuffer.compact(raw)
+    return finish_model(raw, precision)
 
 
 def _check_unrolled(reference, unrolled, window: np.ndarray) -> None:
@@ -185,7 +194,7 @@ def quantize_run(opts: QuantizeOptions) -> dict:
         write_manifest(staging, name=opts.name or opts.output.name.removesuffix(".bundle"),
                        precision=opts.precision, frontend=facts.frontend, geometry=facts.geometry,
                        window_frames=facts.window_shape[0], embedding_size=expected["embedding"].shape[1],
-                       labels=labels, input_dtype="int8" if opts.precision == "edgetpu" else "float32",
+                       labels=labels, input_dtype="int8" if opts.precision in UNROLLED_PRECISIONS else "float32",
                        hop_seconds=opts.hop_seconds, training=training)
         if opts.output.exists():
             shutil.rmtree(opts.output)

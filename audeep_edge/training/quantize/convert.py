@@ -30,8 +30,10 @@ UNROLLED_PRECISIONS = ("int8", "edgetpu")
 def convert_saved_model(saved_model_dir: str, precision: str, calibration: np.ndarray | None) -> bytes:
     """Convert in this process. ``calibration`` [shape=(N, T, F)] float32 is needed for int8 / edgetpu.
 
-    float32: as trained; float16: float16 weights; dynamic: int8 weights, float activations;
-    int8: int8 weights and activations, float32 input/output; edgetpu: as int8 with int8 input/output.
+    float32: as trained; float16: float16 weights; dynamic: int8 weights, float activations; int8 and
+    edgetpu: int8 weights, activations, input and output. With float input/output the quantiser leaves the
+    first time step's gate SPLIT in float (one of its outputs is dead because the initial state is zero);
+    with int8 input/output every op is int8. The runtime (de)quantises with the tensors' scale and zero point.
     Per-channel weight scales are off for the integer precisions: on an unrolled graph they are stored per
     time step and bloat the file without measurable gain (docs/quantize.md).
     """
@@ -47,7 +49,6 @@ def convert_saved_model(saved_model_dir: str, precision: str, calibration: np.nd
         converter.representative_dataset = lambda: ({"spectrogram": w[None]} for w in windows)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter._experimental_disable_per_channel = True
-    if precision == "edgetpu":
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     return converter.convert()

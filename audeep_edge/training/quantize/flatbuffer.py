@@ -97,8 +97,7 @@ def compact(data: bytes) -> bytes:
         for i, tensor in enumerate(subgraph.tensors):
             if (g, i) not in keep:
                 tensor.name = None
-            buffer = model.buffers[tensor.buffer]
-            if (buffer.data is None or len(buffer.data) == 0) and not buffer.offset:
+            if not _is_constant(model, tensor):
                 tensor.buffer = 0
             used.add(tensor.buffer)
             if tensor.quantization is not None:
@@ -148,8 +147,7 @@ def unpack_to_slices(data: bytes) -> tuple[bytes, int]:
     for subgraph in model.subgraphs:
         operators = []
         for op in subgraph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if max(code.builtinCode, code.deprecatedBuiltinCode) != fb.BuiltinOperator.UNPACK:
+            if _builtin(model, op) != fb.BuiltinOperator.UNPACK:
                 operators.append(op)
                 continue
             source = int(op.inputs[0])
@@ -173,11 +171,84 @@ def unpack_to_slices(data: bytes) -> tuple[bytes, int]:
     return (write_model(model) if replaced else data), replaced
 
 
-def op_name(model: fb.ModelT, op: fb.OperatorT) -> str:
+#: Ops whose int8 kernels only move data (output scale = input scale), so they can run on int8 directly.
+_DATA_MOVEMENT_OPS = frozenset({fb.BuiltinOperator.SPLIT, fb.BuiltinOperator.RESHAPE, fb.BuiltinOperator.SLICE,
+                                fb.BuiltinOperator.STRIDED_SLICE, fb.BuiltinOperator.SQUEEZE,
+                                fb.BuiltinOperator.EXPAND_DIMS, fb.BuiltinOperator.UNPACK,
+                                fb.BuiltinOperator.TRANSPOSE})
+
+
+def _builtin(model: fb.ModelT, op: fb.OperatorT) -> int:
     code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def requantize_float_islands(data: bytes) -> tuple[bytes, int]:
+    """Run data-movement ops left in float inside an int8 graph on int8: ``DEQUANTIZE -> SPLIT -> QUANTIZE``
+    becomes ``SPLIT -> QUANTIZE`` (an int8 requantisation).
+
+    The quantiser leaves such islands where an op has a dead output: in an unrolled GRU the reset gate of
+    the first step multiplies the all-zero initial state and is folded away (LSTM: the forget gate). A float
+    op stops the Edge TPU compiler and costs two conversions on a CPU. Returns the model and the number of
+    ops moved to int8.
+    """
+    model = read_model(data)
+    moved = 0
+    best_code: dict[int, int] = {}
+    for index, code in enumerate(model.operatorCodes):
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin not in best_code or code.version > model.operatorCodes[best_code[builtin]].version:
+            best_code[builtin] = index
+    for subgraph in model.subgraphs:
+        tensors, ops = subgraph.tensors, subgraph.operators
+        producer = {int(t): op for op in ops for t in op.outputs}
+        consumers: dict[int, list] = {}
+        for op in ops:
+            for t in op.inputs:
+                consumers.setdefault(int(t), []).append(op)
+        graph_outputs = {int(t) for t in subgraph.outputs}
+        dropped = set()
+        for op in ops:
+            if _builtin(model, op) not in _DATA_MOVEMENT_OPS:
+                continue
+            floats = [(pos, int(t)) for pos, t in enumerate(op.inputs)
+                      if t >= 0 and tensors[t].type == fb.TensorType.FLOAT32 and not _is_constant(model, tensors[t])]
+            if len(floats) != 1 or int(floats[0][1]) not in producer:
+                continue
+            position, float_input = floats[0]
+            dequantize = producer[float_input]
+            quantized = int(dequantize.inputs[0])
+            outputs = [int(t) for t in op.outputs]
+            if (_builtin(model, dequantize) != fb.BuiltinOperator.DEQUANTIZE
+                    or tensors[quantized].type != fb.TensorType.INT8
+                    or any(t in graph_outputs for t in outputs)
+                    or not all(_builtin(model, c) == fb.BuiltinOperator.QUANTIZE
+                               for t in outputs for c in consumers.get(t, []))):
+                continue
+            op.inputs = np.array(op.inputs, np.int32)
+            op.inputs[position] = quantized
+            op.opcodeIndex = best_code[_builtin(model, op)]
+            for t in outputs:
+                tensors[t].type = fb.TensorType.INT8
+                tensors[t].quantization = tensors[quantized].quantization
+            consumers[float_input].remove(op)
+            if not consumers[float_input] and float_input not in graph_outputs:
+                dropped.add(id(dequantize))
+            moved += 1
+        subgraph.operators = [op for op in ops if id(op) not in dropped]
+    return (write_model(model) if moved else data), moved
+
+
+def _is_constant(model: fb.ModelT, tensor: fb.TensorT) -> bool:
+    buffer = model.buffers[tensor.buffer]
+    return (buffer.data is not None and len(buffer.data) > 0) or bool(buffer.offset)
+
+
+def op_name(model: fb.ModelT, op: fb.OperatorT) -> str:
+    builtin = _builtin(model, op)
     if builtin == fb.BuiltinOperator.CUSTOM:
-        return f"CUSTOM:{(code.customCode or b'').decode(errors='replace')}"
+        custom = model.operatorCodes[op.opcodeIndex].customCode or b""
+        return f"CUSTOM:{custom.decode(errors='replace')}"
     return OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
 
 

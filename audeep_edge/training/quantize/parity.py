@@ -8,15 +8,17 @@ from audeep_edge.bundle import INPUT_NAME
 
 
 class TfliteSignature:
-    """A .tflite's ``serving_default`` signature on ai-edge-litert, float32 in and out.
+    """A .tflite's ``serving_default`` signature, float32 in and out.
 
     Quantised (int8/uint8) inputs and outputs are (de)quantised with the tensors' own scale and zero point.
+    ``interpreter_class`` defaults to ai-edge-litert's (``tf.lite.Interpreter`` has the same interface).
     """
 
-    def __init__(self, model: bytes, num_threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, model: bytes, num_threads: int = 1, interpreter_class: type | None = None) -> None:
+        if interpreter_class is None:
+            from ai_edge_litert.interpreter import Interpreter as interpreter_class
 
-        self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
+        self.interpreter = interpreter_class(model_content=model, num_threads=num_threads)
         self.runner = self.interpreter.get_signature_runner("serving_default")
         self.input = self.runner.get_input_details()[INPUT_NAME]
         self.outputs = self.runner.get_output_details()
@@ -43,9 +45,13 @@ class TfliteSignature:
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of matching rows of ``a`` and ``b`` [shape=(N, D)] -> (N,)."""
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.sum(a * b, axis=1) / np.maximum(norms, 1e-12)
+    """Cosine similarity of matching rows of ``a`` and ``b`` [shape=(N, D)] -> (N,).
+
+    Two all-zero rows (e.g. an untrained encoder on a silent window) agree: 1.
+    """
+    norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cosine = np.sum(a * b, axis=1) / np.maximum(norm_a * norm_b, 1e-12)
+    return np.where((norm_a < 1e-6) & (norm_b < 1e-6), 1.0, cosine)
 
 
 def parity(reference: dict[str, np.ndarray], converted: dict[str, np.ndarray],

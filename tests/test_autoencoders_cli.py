@@ -1,0 +1,108 @@
+"""``t-rae|f-rae train|generate`` end to end on real ESC-10 clips, and the GPU script on the JAX backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audeep_edge.cli import main
+from audeep_edge.dataset import load_dataset
+from audeep_edge.dataset.parsers import get_parser
+from audeep_edge.dataset.preprocess import preprocess
+from audeep_edge.features import FrontendConfig
+from audeep_edge.training.gpu_pack import pack
+from audeep_edge.training.runs import load_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+ESC_MINI = ROOT / "tests" / "data" / "esc_mini"
+TINY = ["--num-units", "8", "--batch-size", "8", "--seed", "0"]
+
+
+def cli(capsys, *args) -> tuple[int, str]:
+    """Run the real entry point in this process: (exit status, stderr)."""
+    sys.argv = ["audeep-edge", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def spectrograms(tmp_path_factory) -> Path:
+    """The 15 esc_mini clips as 1 s, 16-band spectrograms (24 frames), saved as netCDF."""
+    cfg = FrontendConfig(window_width=0.08, window_overlap=0.04, mel_bands=16, clip_below=-60, fixed_length=1.0,
+                         center_fixed=True)
+    path = tmp_path_factory.mktemp("spectrograms") / "esc-mini.nc"
+    preprocess(get_parser(None, ESC_MINI), cfg).dataset.save(path)
+    return path
+
+
+def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_path, capsys):
+    run = tmp_path / "t-2x8-x-b"
+    args = ["t-rae", "train", "--input", spectrograms, "--run-name", run, "--num-epochs", "2", "--num-layers", "2",
+            "--bidirectional-decoder", "--checkpoints-to-keep", "1", *TINY]
+    assert cli(capsys, *args)[0] == 0
+    source = load_dataset(spectrograms)
+    config = json.loads((run / "config.json").read_text())
+    assert config["frontend"] == source.frontend and config["input_shape"] == [24, 16]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0002.weights.h5"]
+
+    code, err = cli(capsys, *args)                                   # never overwrite a run
+    assert code == 2 and "--continue" in err.splitlines()[-1] and err.splitlines()[-1].startswith("error: ")
+
+    out = tmp_path / "representations.nc"
+    assert cli(capsys, "t-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)[0] == 0
+    generated = load_dataset(out)
+    assert generated.feature_dims == ["generated"] and generated.features.shape == (15, 2 * 2 * 8)
+    for name in ("filenames", "chunk_nrs", "label_nominal", "label_numeric", "cv_folds", "partitions_"):
+        assert np.array_equal(getattr(generated, name), getattr(source, name)), name
+    assert generated.label_map == source.label_map and generated.frontend == source.frontend
+
+    from_audio = tmp_path / "from-audio.nc"                          # the run's own front end on the clips
+    assert cli(capsys, "t-rae", "generate", "--model-dir", run, "--input", ESC_MINI, "--output", from_audio)[0] == 0
+    assert np.allclose(load_dataset(from_audio).features, generated.features, atol=1e-5)
+    one_clip = tmp_path / "one.nc"
+    clip = ESC_MINI / "002 - Rain" / "1-17367-A.ogg"
+    assert cli(capsys, "t-rae", "generate", "--model-dir", run, "--input", clip, "--output", one_clip)[0] == 0
+    row = list(source.filenames).index(next(f for f in source.filenames if f.endswith("1-17367-A.ogg")))
+    assert np.allclose(load_dataset(one_clip).features[0], generated.features[row], atol=1e-5)
+
+    code, err = cli(capsys, "f-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)
+    assert code == 2 and "t-rae generate" in err
+
+
+def test_f_rae_generate_writes_one_vector_per_frame(spectrograms, tmp_path, capsys):
+    run = tmp_path / "f-rae"
+    assert cli(capsys, "f-rae", "train", "--input", spectrograms, "--run-name", run, "--num-epochs", "1",
+               "--freq-window-width", "8", "--freq-window-overlap", "4", *TINY)[0] == 0
+    out = tmp_path / "frames.nc"
+    assert cli(capsys, "f-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)[0] == 0
+    generated = load_dataset(out)
+    assert generated.feature_dims == ["time", "generated"] and generated.features.shape == (15, 24, 8)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)")
+def test_gpu_script_trains_on_jax_and_its_run_loads_on_tensorflow(spectrograms, tmp_path):
+    pack(spectrograms, tmp_path / "npz")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, ROOT / "train" / "gpu_train.py", "--data", tmp_path / "npz", "--out",
+                           tmp_path / "out", "--epochs", "1", "--num-layers", "1", "--num-units", "8",
+                           "--batch-size", "4", "--limit", "8"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    timings = json.loads((tmp_path / "out" / "timings.json").read_text())
+    assert timings["backend"] == "jax" and timings["tensorflow_imported"] is False
+    setting = timings["settings"]["esc-mini"]
+    assert setting["num_examples"] == 8 and setting["epochs"][0]["examples_per_s"] > 0
+    run = tmp_path / "out" / "esc-mini"
+    assert json.loads((run / "config.json").read_text())["frontend"] == load_dataset(spectrograms).frontend
+    x = load_dataset(spectrograms).features[:3]
+    assert load_encoder(run).predict(x, verbose=0)["embedding"].shape == (3, 16)

@@ -1,0 +1,84 @@
+"""The device profiles in firmware_configs/: valid listen configs that `config check` accepts and `listen` runs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from stream_testing import RAIN, TINY_INT8, assert_one_error_line, read_jsonl, run_cli
+
+from audeep_edge.commands.stream import config_check, run_listen
+from audeep_edge.config import build_config
+
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "firmware_configs"
+PROFILES = ["rpi4", "rpi5", "rpi-coral-usb", "coral-devboard", "linux-x86_64"]
+EDGETPU_PROFILES = {"rpi-coral-usb", "coral-devboard"}
+
+
+def profile_path(name: str) -> Path:
+    return PROFILE_DIR / f"{name}.toml"
+
+
+def with_bundle(profile: Path, bundle: Path, precision: str, directory: Path) -> Path:
+    """A copy of ``profile`` naming ``bundle`` (what install.sh places at /var/lib/audeep-edge/model.bundle)."""
+    text = profile.read_text()
+    text = re.sub(r'(?m)^bundle = .*$', f'bundle = "{bundle}"', text)
+    text = re.sub(r'(?m)^precision = .*$', f'precision = "{precision}"', text)
+    path = directory / profile.name
+    path.write_text(text)
+    return path
+
+
+def test_there_is_one_profile_per_target():
+    assert sorted(p.stem for p in PROFILE_DIR.glob("*.toml")) == sorted(PROFILES)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_each_profile_is_a_microphone_config_for_the_installed_bundle(name):
+    cfg = build_config(profile_path(name))
+    assert cfg.source == "mic" and cfg.rate == 48000
+    assert cfg.bundle == Path("/var/lib/audeep-edge/model.bundle")
+    assert (cfg.delegate == "edgetpu") == (cfg.precision == "edgetpu") == (name in EDGETPU_PROFILES)
+    assert 1 <= cfg.threads <= 4 and cfg.hop is not None
+    assert cfg.queue_dir == Path("/var/lib/audeep-edge/spool")
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_config_check_accepts_each_profile_with_a_real_bundle(name, tmp_path, capsys):
+    config_check(with_bundle(profile_path(name), TINY_INT8, "int8", tmp_path))
+    line = capsys.readouterr().out
+    assert ": ok (source mic, bundle tiny-int8 int8" in line
+    assert f"delegate {'edgetpu' if name in EDGETPU_PROFILES else 'none'}" in line
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_listen_streams_a_file_with_each_profile(name, tmp_path, mosquitto, caplog):
+    """The profile's threads, delegate, hop, MQTT and dashboard settings, with the audio from a file, the test
+    bundle and a real broker; an Edge TPU profile falls back to the CPU with the documented warning."""
+    jsonl = tmp_path / "out.jsonl"
+    overrides = {"file": RAIN, "bundle": TINY_INT8, "precision": "int8", "broker": mosquitto.url,
+                 "jsonl": str(jsonl), "max_windows": 3, "queue_dir": tmp_path / "spool", "dashboard_port": 0}
+    cfg = build_config(profile_path(name), overrides)
+    with caplog.at_level(logging.WARNING, logger="audeep_edge.encoder.interpreter"):
+        run_listen(cfg)
+    records = read_jsonl(jsonl.read_text())
+    windows = records["window"]
+    assert [w["seq"] for w in windows] == [0, 1, 2]
+    info = records["info"][0]
+    assert info["precision"] == "int8" and info["hop_seconds"] == pytest.approx(cfg.hop, abs=0.03)
+    times = [w["audio_time"] for w in windows]
+    assert [b - a for a, b in zip(times, times[1:])] == pytest.approx([info["hop_seconds"]] * 2)
+    fallback = [r.getMessage() for r in caplog.records if "running on the CPU instead" in r.getMessage()]
+    if name in EDGETPU_PROFILES:
+        assert len(fallback) == 1 and "libedgetpu" in fallback[0]
+    else:
+        assert not fallback
+
+
+def test_an_edgetpu_profile_with_require_delegate_fails_in_one_line(tmp_path):
+    done = run_cli("listen", "--config", profile_path("rpi-coral-usb"), "--file", RAIN, "--bundle", TINY_INT8,
+                   "--precision", "int8", "--broker", "none", "--max-windows", "1", "--require-delegate")
+    line = assert_one_error_line(done, "--delegate edgetpu", "libedgetpu")
+    assert "install the Edge TPU runtime" in line
