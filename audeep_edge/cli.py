@@ -7,6 +7,7 @@ Each area registers its own commands from ``audeep_edge.commands.<area>``; heavy
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -39,6 +40,8 @@ def _global_options(
     log_file: Optional[Path] = typer.Option(None, "--log-file", help="Also write a debug log to this file."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
+    if not verbose:  # TensorFlow/XLA C++ logging is noise unless debugging (auDeep does the same)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     setup_logging(0 if quiet else 2 if verbose else 1, log_file)
 
 

@@ -98,8 +98,9 @@ class ListenConfig:
                                    "(default: the bundled ESC-10 int8 model).", path=True)
     precision: str | None = _setting(None, "Refuse a bundle of another precision.", choices=PRECISIONS)
     threads: int = _setting(1, "Interpreter threads.", low=1, high=64)
-    delegate: str = _setting("none", "none (plain CPU kernels, least memory), xnnpack, or edgetpu (Coral; "
-                             "falls back to the CPU with a warning when missing).", choices=DELEGATES)
+    delegate: str = _setting("auto", "auto (xnnpack for WHILE-loop models, none for unrolled int8 ones, where "
+                             "XNNPACK costs ~100 MB), none (plain CPU kernels), xnnpack, or edgetpu (Coral; falls "
+                             "back to the CPU with a warning when missing).", choices=DELEGATES)
     require_delegate: bool = _setting(False, "Fail instead of falling back to the CPU when the delegate is missing.")
     hop: float | None = _setting(None, "Seconds between window starts (default: the bundle's); rounded to whole "
                                  "spectrogram frames.", low=0.001, high=3600.0)
@@ -159,7 +160,7 @@ class ListenConfig:
         for name, allowed in SOURCE_SPECIFIC.items():
             if self.source not in allowed and getattr(self, name) != _default(name):
                 raise ConfigError(f"{flag(name)} applies to {' and '.join('--' + s for s in allowed)} only")
-        if self.require_delegate and self.delegate == "none":
+        if self.require_delegate and self.delegate in ("auto", "none"):
             raise ConfigError("--require-delegate needs --delegate edgetpu or xnnpack")
         if self.dashboard and self.broker == "none":
             raise ConfigError("--dashboard reads MQTT: it cannot run with --broker none")

@@ -32,11 +32,13 @@ from audeep_edge.head.novelty import NoveltyConfig, fit_baseline  # noqa: E402
 
 #: name -> fit_baseline keyword arguments
 MODELS = {
-    "knn-euclidean k=5": {"method": "knn", "metric": "euclidean", "k": 5},
-    "knn-euclidean k=1": {"method": "knn", "metric": "euclidean", "k": 1},
+    "lof k=5 (default)": {"method": "lof", "k": 5},
+    "lof k=10": {"method": "lof", "k": 10},
+    "knn k=5": {"method": "knn", "k": 5},
+    "knn k=1": {"method": "knn", "k": 1},
     "knn-cosine k=5": {"method": "knn", "metric": "cosine", "k": 5},
     "gmm K=4 d=16": {"method": "gmm", "components": 4, "dims": 16},
-    "gmm K=1 d=16": {"method": "gmm", "components": 1, "dims": 16},
+    "gmm K=1 d=32": {"method": "gmm", "components": 1, "dims": 32},
     "gmm K=4 d=32": {"method": "gmm", "components": 4, "dims": 32},
 }
 

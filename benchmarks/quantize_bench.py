@@ -2,15 +2,18 @@
 
 Two modes:
 
-    # a trained run (bundles written with `quantize`, parity on a labelled CV fold):
-    python benchmarks/quantize_bench.py --run runs/esc10 --head runs/esc10/head \\
-        --eval-data esc10.nc --eval-fold 1 --out /tmp/qbench
+    # a trained run: one bundle per precision written by `quantize` (MLP head of fold 1 attached, parity and
+    # end-to-end accuracy on the validation split of fold 1), plus 5-fold accuracy of a float MLP head on the
+    # quantized encoder's embeddings vs on the Keras encoder's:
+    python benchmarks/quantize_bench.py --run runs/esc10/runs/esc-10-0.08-0.04-128-60 \\
+        --spectrograms runs/esc10/spectrograms/esc-10-0.08-0.04-128-60.nc --out /tmp/qbench/esc10
     # no run: a randomly initialised 2x256 GRU t-RAE encoder (bidirectional decoder, D=1024) at 124 x 128,
-    # calibrated and compared on real ESC-10 windows from ../shared/data/esc10 (sizes and latency only):
-    python benchmarks/quantize_bench.py --out /tmp/qbench
+    # calibrated and compared on real ESC-10 windows from ../shared/data/esc10 (size, latency, cosine):
+    python benchmarks/quantize_bench.py --out /tmp/qbench/random
 
-Latency: median and p99 of single-window invocations through the signature runner (ai-edge-litert),
-1 and 2 threads with the default XNNPACK delegate, and 1 thread with default delegates off.
+Latency: median and p99 of single-window invocations through the signature runner (ai-edge-litert) with
+1 and 2 threads (default XNNPACK delegate) and 1 thread with default delegates off; all models are timed
+round-robin in one loop, so that machine load affects them alike.
 """
 
 from __future__ import annotations
@@ -27,25 +30,36 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "float16", "dynamic", "int8", "edgetpu")
-ESC10 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "esc10"
+ESC10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc10"
+LATENCY_SETTINGS = (("1 thr", 1, True), ("2 thr", 2, True), ("1 thr no-XNNPACK", 1, False))
 
 
-def latency_ms(model: bytes, threads: int, delegates: bool, repeats: int) -> tuple[float, float]:
+def latencies_ms(models: dict[str, bytes], repeats: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{precision: {setting: (median, p99)}}`` of one invocation, timed round-robin over all models."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=resolver)
-    runner = interpreter.get_signature_runner("serving_default")
-    spec = runner.get_input_details()["spectrogram"]
-    x = np.zeros(spec["shape"], spec["dtype"])
-    for _ in range(10):
-        runner(spectrogram=x)
-    times = []
+    runners = {}
+    for precision, model in models.items():
+        for setting, threads, delegates in LATENCY_SETTINGS:
+            resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            interpreter = Interpreter(model_content=model, num_threads=threads,
+                                      experimental_op_resolver_type=resolver)
+            runner = interpreter.get_signature_runner("serving_default")
+            spec = runner.get_input_details()["spectrogram"]
+            x = np.zeros(spec["shape"], spec["dtype"])
+            for _ in range(5):
+                runner(spectrogram=x)
+            runners[precision, setting] = (interpreter, runner, x)
+    times = {key: [] for key in runners}
     for _ in range(repeats):
-        start = time.perf_counter()
-        runner(spectrogram=x)
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times)), float(np.percentile(times, 99))
+        for key, (_, runner, x) in runners.items():
+            start = time.perf_counter()
+            runner(spectrogram=x)
+            times[key].append(1000 * (time.perf_counter() - start))
+    result: dict[str, dict] = {}
+    for (precision, setting), values in times.items():
+        result.setdefault(precision, {})[setting] = (float(np.median(values)), float(np.percentile(values, 99)))
+    return result
 
 
 def esc10_windows(count: int) -> np.ndarray:
@@ -62,11 +76,31 @@ def esc10_windows(count: int) -> np.ndarray:
     return np.stack([extract(*read_audio(files[i]), cfg).chunks[0] for i in chosen])
 
 
-def random_init(args, work: Path) -> dict[str, dict]:
-    """Convert a random-init encoder at every precision; parity on ESC-10 windows."""
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the converter runs in a child), in seconds."""
+    import resource
+
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def flatbuffer_stats(model: bytes) -> dict[str, int]:
+    """Where the bytes of a .tflite go: total, tensor names, constant data; tensor and op counts."""
+    from audeep_edge.training.quantize.flatbuffer import read_model
+
+    m = read_model(model)
+    tensors = [t for g in m.subgraphs for t in g.tensors]
+    return {"bytes": len(model), "name_bytes": sum(len(t.name or b"") for t in tensors),
+            "constant_bytes": sum(0 if b.data is None else len(b.data) for b in m.buffers),
+            "tensors": len(tensors), "ops": sum(len(g.operators) for g in m.subgraphs)}
+
+
+def random_init(args) -> dict[str, dict]:
+    """Convert a random-init encoder at every precision; parity on ESC-10 windows; size breakdown."""
     from audeep_edge.training.autoencoders import TimeAutoencoderConfig, build_autoencoder, encoder_model
-    from audeep_edge.training.quantize.bundler import convert_graph
-    from audeep_edge.training.quantize.graph import deployable_model
+    from audeep_edge.training.quantize.bundler import finish_model
+    from audeep_edge.training.quantize.convert import convert_in_child
+    from audeep_edge.training.quantize.graph import deployable_model, export_saved_model
     from audeep_edge.training.quantize.parity import TfliteSignature, parity
 
     config = TimeAutoencoderConfig(num_layers=2, num_units=256, bidirectional_decoder=True)
@@ -78,73 +112,115 @@ def random_init(args, work: Path) -> dict[str, dict]:
     windows = esc10_windows(args.calibration + args.windows)
     calibration, held_out = windows[:args.calibration], windows[args.calibration:]
     expected = {k: np.asarray(v) for k, v in reference.predict(held_out, verbose=0).items()}
+    export_saved_model(reference, args.out / "saved-while")
+    export_saved_model(graph_unrolled, args.out / "saved-unrolled")
     rows = {}
     for precision in args.precisions:
         integer = precision in ("int8", "edgetpu")
-        started = time.perf_counter()
-        model = convert_graph(graph_unrolled if integer else reference, precision,
-                              calibration if integer else None, work / precision)
+        started, cpu = time.perf_counter(), cpu_seconds()
+        raw = convert_in_child(args.out / ("saved-unrolled" if integer else "saved-while"), precision,
+                               calibration if integer else None)
+        model = finish_model(raw, precision)
         rows[precision] = {"model": model, "conversion_seconds": time.perf_counter() - started,
+                           "conversion_cpu_seconds": cpu_seconds() - cpu,
+                           "converter_output": flatbuffer_stats(raw), "bundle_model": flatbuffer_stats(model),
                            **parity(expected, TfliteSignature(model).predict(held_out))}
         print(f"{precision}: converted", file=sys.stderr, flush=True)
     return rows
 
 
-def from_run(args, out: Path) -> dict[str, dict]:
-    """Write one bundle per precision with quantize_run; read back its parity report."""
-    from audeep_edge.training.quantize.bundler import QuantizeOptions, quantize_run
+def fold_heads(features: np.ndarray, labels: np.ndarray, cv_folds: np.ndarray, num_classes: int) -> list:
+    """One MLP head (auDeep's settings) per fold, trained on that fold's TRAIN split of ``features``."""
+    from audeep_edge.training.evaluation import cross_validation_splits
+    from audeep_edge.training.learners import MLP
 
+    return [MLP(seed=1).fit(features[split.train], labels[split.train], num_classes).head
+            for split in cross_validation_splits(cv_folds)]
+
+
+def cv_accuracy(heads: list, features: np.ndarray, labels: np.ndarray, cv_folds: np.ndarray) -> float:
+    """Accuracy over all folds' VALID splits, each predicted by its own fold's head."""
+    from audeep_edge.training.evaluation import cross_validation_splits
+
+    hits = total = 0
+    for head, split in zip(heads, cross_validation_splits(cv_folds)):
+        predicted = np.asarray(head.predict(features[split.evaluate], verbose=0)).argmax(axis=1)
+        hits += int(np.sum(predicted == labels[split.evaluate]))
+        total += int(split.evaluate.sum())
+    return hits / total
+
+
+def from_run(args) -> dict[str, dict]:
+    """One bundle per precision with quantize_run (head of fold 1 attached) + 5-fold accuracy of the encoder."""
+    from audeep_edge.dataset import load_dataset
+    from audeep_edge.training.heads import save_head
+    from audeep_edge.training.quantize.bundler import QuantizeOptions, quantize_run
+    from audeep_edge.training.quantize.parity import TfliteSignature
+    from audeep_edge.training.runs import load_encoder
+
+    ds = load_dataset(args.spectrograms)
+    names = sorted(ds.label_map, key=ds.label_map.get)
+    labels = np.asarray([ds.label_map[str(x)] for x in ds.label_nominal])
+    embeddings = np.asarray(load_encoder(args.run).predict(ds.features, verbose=0, batch_size=32)["embedding"])
+    heads = fold_heads(embeddings, labels, ds.cv_folds, len(names))
+    float_accuracy = cv_accuracy(heads, embeddings, labels, ds.cv_folds)
+    head_dir = save_head(args.out / "head-fold1", heads[0], names, {"dataset": args.spectrograms.name,
+                                                                     "trained_on": "fold 1 TRAIN split"})
     rows = {}
     for precision in args.precisions:
-        bundle = out / f"{precision}.bundle"
+        bundle = args.out / f"{precision}.bundle"
+        cpu = cpu_seconds()
         report = quantize_run(QuantizeOptions(run_dir=args.run, precision=precision, output=bundle,
-                                              head_dir=args.head, eval_data=args.eval_data, eval_fold=args.eval_fold,
-                                              calibration=args.calibration_data,
+                                              head_dir=head_dir, calibration=args.spectrograms,
+                                              eval_data=args.spectrograms, eval_fold=1,
                                               calibration_windows=args.calibration))
-        rows[precision] = {"model": (bundle / "model.tflite").read_bytes(), **report}
+        model = (bundle / "model.tflite").read_bytes()
+        quantized = TfliteSignature(model).predict(ds.features)["embedding"]
+        rows[precision] = {"model": model, **report, "quantize_cpu_seconds": cpu_seconds() - cpu,
+                           "cv_accuracy_float": float_accuracy,
+                           "cv_accuracy_quantized": cv_accuracy(heads, quantized, labels, ds.cv_folds)}
         print(f"{precision}: converted", file=sys.stderr, flush=True)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path)
-    parser.add_argument("--head", type=Path)
-    parser.add_argument("--eval-data", type=Path)
-    parser.add_argument("--eval-fold", type=int)
-    parser.add_argument("--calibration-data", type=Path)
+    parser.add_argument("--run", type=Path, help="training run directory (default: random-init encoder)")
+    parser.add_argument("--spectrograms", type=Path, help="the run's labelled spectrogram .nc (with --run)")
     parser.add_argument("--calibration", type=int, default=100, help="calibration windows")
     parser.add_argument("--windows", type=int, default=50, help="held-out windows (random-init mode)")
     parser.add_argument("--repeats", type=int, default=200, help="timed invocations per latency figure")
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
-    parser.add_argument("--out", type=Path, default=None, help="where bundles / results.json go")
+    parser.add_argument("--out", type=Path, default=None, help="where bundles and results.json go")
     args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="qbench-"))
-    out.mkdir(parents=True, exist_ok=True)
-    rows = from_run(args, out) if args.run else random_init(args, out)
+    if args.run and not args.spectrograms:
+        parser.error("--run needs --spectrograms")
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="qbench-"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = from_run(args) if args.run else random_init(args)
 
-    float_size = len(rows["float32"]["model"]) if "float32" in rows else None
-    header = ("precision", "size MB", "x fp32", "convert s", "1 thr ms (p50/p99)", "2 thr ms (p50/p99)",
-              "1 thr no-XNNPACK ms", "cosine mean/min", "accuracy (float)")
+    models = {precision: row.pop("model") for precision, row in rows.items()}
+    latency = latencies_ms(models, args.repeats)
+    float_size = len(models["float32"]) if "float32" in models else None
+    header = ["precision", "size MB", "x fp32", "convert s", *(f"{s} ms p50/p99" for s, _, _ in LATENCY_SETTINGS),
+              "cosine mean/min", "5-fold acc. quant. (float)", "fold-1 acc. quant. (float)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    results = {}
     for precision, row in rows.items():
-        model = row.pop("model")
-        one, two = latency_ms(model, 1, True, args.repeats), latency_ms(model, 2, True, args.repeats)
-        plain = latency_ms(model, 1, False, args.repeats)
-        classes = row.get("classes", {})
-        acc = (f"{100 * classes['accuracy_quantized']:.1f}% ({100 * classes['accuracy_float']:.1f}%)"
-               if "accuracy_float" in classes else "-")
-        emb = row["embedding"]
-        ratio = f"{len(model) / float_size:.3f}" if float_size else "-"
-        print(f"| {precision} | {len(model) / 1e6:.3f} | {ratio} | "
-              f"{row['conversion_seconds']:.1f} | {one[0]:.2f} / {one[1]:.2f} | {two[0]:.2f} / {two[1]:.2f} | "
-              f"{plain[0]:.2f} / {plain[1]:.2f} | {emb['cosine_mean']:.5f} / {emb['cosine_min']:.5f} | {acc} |")
-        results[precision] = {**row, "bytes": len(model), "latency_1t": one, "latency_2t": two,
-                              "latency_1t_no_delegates": plain}
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(f"results in {out / 'results.json'}", file=sys.stderr)
+        size = len(models[precision])
+        emb, classes = row["embedding"], row.get("classes", {})
+        cv = (f"{100 * row['cv_accuracy_quantized']:.2f}% ({100 * row['cv_accuracy_float']:.2f}%)"
+              if "cv_accuracy_float" in row else "-")
+        fold = (f"{100 * classes['accuracy_quantized']:.1f}% ({100 * classes['accuracy_float']:.1f}%)"
+                if "accuracy_float" in classes else "-")
+        timing = [f"{latency[precision][s][0]:.2f} / {latency[precision][s][1]:.2f}" for s, _, _ in LATENCY_SETTINGS]
+        cells = [precision, f"{size / 1e6:.3f}", f"{size / float_size:.3f}" if float_size else "-",
+                 f"{row['conversion_seconds']:.1f}", *timing,
+                 f"{emb['cosine_mean']:.5f} / {emb['cosine_min']:.5f}", cv, fold]
+        print("| " + " | ".join(cells) + " |")
+        row.update(bytes=size, latency_ms=latency[precision])
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2, default=str))
+    print(f"results in {args.out / 'results.json'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -179,7 +179,9 @@ if [ -n "$BUNDLE" ]; then
     say "installed the bundle $BUNDLE as $STATE/model.bundle"
 elif [ -d "$STATE/model.bundle" ]; then
     say "keeping the installed bundle $STATE/model.bundle"
-elif [ "$DRY_RUN" = 0 ]; then
+elif [ "$DRY_RUN" = 1 ]; then
+    printf '+ copy the package'"'"'s bundled model to %s\n' "$STATE/model.bundle"
+else
     packaged=$("$VENV/bin/python" -c 'from audeep_edge.pipeline.assemble import find_bundle; print(find_bundle(None).path)' 2>/dev/null) \
         || die "the package has no bundled model: pass --bundle DIR (made by \`audeep-edge quantize\`)"
     cp -r "$packaged" "$STATE/model.bundle"
@@ -219,8 +221,13 @@ if [ -n "$PREFIX" ]; then
     say "done (--prefix: no user, no systemctl): $CLI listen --config $ETC/config.toml"
     exit 0
 fi
+# The user gets the groups too, so `sudo -u audeep-edge audeep-edge doctor` sees what the service sees.
+group_list=$(IFS=,; echo "${groups[*]}")
 if ! getent passwd "$SERVICE_USER" >/dev/null; then
-    run useradd --system --user-group --home-dir "$STATE" --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
+    run useradd --system --user-group --home-dir "$STATE" --no-create-home --shell /usr/sbin/nologin \
+        ${group_list:+--groups "$group_list"} "$SERVICE_USER"
+elif [ -n "$group_list" ]; then
+    run usermod --append --groups "$group_list" "$SERVICE_USER"
 fi
 run chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
 run chown "root:$SERVICE_USER" "$ETC/config.toml" "$ETC/environment"
@@ -228,4 +235,4 @@ run systemctl daemon-reload
 run systemctl enable "$UNIT"
 run systemctl restart "$UNIT"
 say "started: systemctl status audeep-edge; logs: journalctl -u audeep-edge -f"
-say "check the device: $CLI doctor --config $ETC/config.toml"
+say "check the device: sudo -u $SERVICE_USER $CLI doctor --config $ETC/config.toml"

@@ -1,4 +1,4 @@
-"""``t-rae|f-rae train|generate`` end to end on real ESC-10 clips, and the GPU script on the JAX backend."""
+"""``t-rae train|generate`` and ``f-rae generate`` end to end on real ESC-10 clips, and the GPU script on the JAX backend."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from audeep_edge.dataset import load_dataset
 from audeep_edge.dataset.parsers import get_parser
 from audeep_edge.dataset.preprocess import preprocess
 from audeep_edge.features import FrontendConfig
+from audeep_edge.training import runs
+from audeep_edge.training.autoencoders import FrequencyAutoencoderConfig, build_autoencoder
 from audeep_edge.training.gpu_pack import pack
-from audeep_edge.training.runs import load_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 ESC_MINI = ROOT / "tests" / "data" / "esc_mini"
@@ -47,8 +48,8 @@ def spectrograms(tmp_path_factory) -> Path:
 
 
 def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_path, capsys):
-    run = tmp_path / "t-2x8-x-b"
-    args = ["t-rae", "train", "--input", spectrograms, "--run-name", run, "--num-epochs", "2", "--num-layers", "2",
+    run = tmp_path / "t-1x8-x-b"
+    args = ["t-rae", "train", "--input", spectrograms, "--run-name", run, "--num-epochs", "2",
             "--bidirectional-decoder", "--checkpoints-to-keep", "1", *TINY]
     assert cli(capsys, *args)[0] == 0
     source = load_dataset(spectrograms)
@@ -62,7 +63,7 @@ def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_
     out = tmp_path / "representations.nc"
     assert cli(capsys, "t-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)[0] == 0
     generated = load_dataset(out)
-    assert generated.feature_dims == ["generated"] and generated.features.shape == (15, 2 * 2 * 8)
+    assert generated.feature_dims == ["generated"] and generated.features.shape == (15, 2 * 8)
     for name in ("filenames", "chunk_nrs", "label_nominal", "label_numeric", "cv_folds", "partitions_"):
         assert np.array_equal(getattr(generated, name), getattr(source, name)), name
     assert generated.label_map == source.label_map and generated.frontend == source.frontend
@@ -81,13 +82,16 @@ def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_
 
 
 def test_f_rae_generate_writes_one_vector_per_frame(spectrograms, tmp_path, capsys):
-    run = tmp_path / "f-rae"
-    assert cli(capsys, "f-rae", "train", "--input", spectrograms, "--run-name", run, "--num-epochs", "1",
-               "--freq-window-width", "8", "--freq-window-overlap", "4", *TINY)[0] == 0
+    source = load_dataset(spectrograms)
+    config = FrequencyAutoencoderConfig(num_units=8, freq_window_width=8, freq_window_overlap=4)
+    run = tmp_path / "f-rae"                       # an untrained run: generate only needs config and weights
+    runs.write_run_config(run, config, (24, 16), training={}, frontend=source.frontend)
+    build_autoencoder(config, (24, 16)).save_weights(run / runs.WEIGHTS_FILE)
     out = tmp_path / "frames.nc"
     assert cli(capsys, "f-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)[0] == 0
     generated = load_dataset(out)
     assert generated.feature_dims == ["time", "generated"] and generated.features.shape == (15, 24, 8)
+    assert np.array_equal(generated.filenames, source.filenames)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)")
@@ -105,4 +109,4 @@ def test_gpu_script_trains_on_jax_and_its_run_loads_on_tensorflow(spectrograms, 
     run = tmp_path / "out" / "esc-mini"
     assert json.loads((run / "config.json").read_text())["frontend"] == load_dataset(spectrograms).frontend
     x = load_dataset(spectrograms).features[:3]
-    assert load_encoder(run).predict(x, verbose=0)["embedding"].shape == (3, 16)
+    assert runs.load_encoder(run).predict(x, verbose=0)["embedding"].shape == (3, 16)

@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str, name: str = "device.toml") -> Path:
 
 def test_defaults_are_a_microphone_with_the_embedded_broker():
     cfg = ListenConfig()
-    assert cfg.source == "mic" and cfg.broker is None and cfg.delegate == "none" and cfg.threads == 1
+    assert cfg.source == "mic" and cfg.broker is None and cfg.delegate == "auto" and cfg.threads == 1
     assert cfg.mqtt_options() == {} and cfg.device_id
 
 
@@ -49,7 +49,7 @@ def test_the_command_line_overrides_the_file_and_a_new_source_replaces_the_file_
     ("colour = 3", "unknown key 'colour'"),
     ("top-k = 0", "top-k must be between 1 and 1000, got 0"),
     ('threads = "2"', "threads must be a whole number"),
-    ('delegate = "tpu"', "delegate must be one of none, xnnpack, edgetpu"),
+    ('delegate = "tpu"', "delegate must be one of auto, none, xnnpack, edgetpu"),
     ("hop = -1", "hop must be between"),
     ("[mqtt]\nqos = 1", "[mqtt]: tables are not used"),
     ("top-k = [1, 2]", "'top-k' must be a single value"),

@@ -53,7 +53,7 @@ def installed(tmp_path_factory):
     first = install(*common, "--source", source, "--no-systemd", "--bundle", TINY_INT8)
     config = prefix / "etc" / "audeep-edge" / "config.toml"
     if first.returncode == 0:
-        config.write_text(config.read_text().replace("threads = 2 ", "threads = 3 "))
+        config.write_text(config.read_text().replace("threads = 1 ", "threads = 3 "))
     second = install(*common)  # the default source, audeep-edge, is installed already: nothing to fetch
     return prefix, first, second
 
@@ -81,7 +81,7 @@ def test_a_second_run_keeps_the_edited_config_and_the_bundle(installed):
     etc = prefix / "etc" / "audeep-edge"
     assert "reusing the venv" in second.stdout and "keeping the installed bundle" in second.stdout
     assert "threads = 3 " in (etc / "config.toml").read_text()
-    assert "threads = 2 " in (etc / "config.toml.new").read_text()
+    assert "threads = 1 " in (etc / "config.toml.new").read_text()
 
 
 def test_the_written_unit_runs_listen_as_a_service_user_with_audio(installed):

@@ -10,7 +10,7 @@ from stream_testing import DATA, TINY, TINY_INT8, cosine
 
 from audeep_edge.audio import read_audio
 from audeep_edge.bundle import load_bundle
-from audeep_edge.encoder import Encoder
+from audeep_edge.encoder import Encoder, count_subgraphs
 from audeep_edge.errors import ModelError
 from audeep_edge.features import extract
 
@@ -53,6 +53,14 @@ def test_xnnpack_and_plain_kernels_agree(real_windows, bundle):
     assert xnnpack.delegate == "xnnpack"
     for window in real_windows[:5]:
         assert cosine(plain(window).embedding, xnnpack(window).embedding) >= 0.999
+
+
+def test_auto_uses_xnnpack_for_while_loops_and_plain_kernels_for_unrolled_graphs():
+    """XNNPACK packs weights once per FULLY_CONNECTED node: once for a WHILE loop, once per step when unrolled."""
+    while_loop, unrolled = load_bundle(TINY).model_path, load_bundle(TINY_INT8).model_path
+    assert count_subgraphs(while_loop) == 5 and count_subgraphs(unrolled) == 1
+    assert Encoder(while_loop).delegate == "xnnpack" and Encoder(unrolled).delegate == "none"
+    assert count_subgraphs(TINY / "bundle.json") == 0
 
 
 def test_missing_edgetpu_falls_back_to_cpu_with_a_warning_or_fails_when_required(real_windows, caplog):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audeep_edge.errors import ConfigError, DataError, ModelError
-from audeep_edge.head.enroll import ENROLLED_FILE, ENROLLED_INDEX, Enrollment, check_name
+from audeep_edge.head.enroll import ACCEPT_SIMILARITY, ENROLLED_FILE, ENROLLED_INDEX, Enrollment, check_name
 from audeep_edge.head.reload import Reloading
 
 D = 32
@@ -17,33 +17,44 @@ D = 32
 
 @pytest.fixture(scope="module")
 def sounds():
-    """Three enrollable sounds: (centre, sampler) as clusters around random directions plus a shared offset."""
+    """Sampler of sounds 0..4 (clusters around random directions); 3 and 4 are this device's everyday sound."""
     rng = np.random.default_rng(3)
-    offset = rng.normal(scale=3.0, size=D)  # what every embedding of this model shares
-    centres = rng.normal(size=(3, D)) * 2.0
+    centres = rng.normal(size=(5, D)) * 2.0
 
     def draw(c: int, n: int) -> np.ndarray:
-        return (offset + centres[c] + 0.5 * rng.normal(size=(n, D))).astype(np.float32)
+        return (centres[c] + 0.7 * rng.normal(size=(n, D))).astype(np.float32)
 
-    return offset, draw
+    return draw
 
 
 def test_one_example_is_enough_and_is_used_at_once(tmp_path, sounds):
-    offset, draw = sounds
+    draw = sounds
     enrollment = Enrollment(tmp_path, "sha", D)
     enrollment.add("doorbell", draw(0, 1))
     enrollment.add("kettle", draw(1, 1))
-    head = enrollment.head(center=offset)
+    head = enrollment.head()
     assert head.names == ("doorbell", "kettle")
     predicted = np.argmax(head.similarities(np.concatenate([draw(0, 20), draw(1, 20)])), axis=1)
     assert np.mean(predicted == np.repeat([0, 1], 20)) >= 0.95
 
 
-def test_combined_probabilities_give_enrolled_sounds_their_label_and_leave_the_rest_to_the_trained_head(sounds):
-    offset, draw = sounds
+def test_acceptance_is_calibrated_on_the_device_s_ordinary_sound(sounds):
+    draw = sounds
     enrollment = Enrollment("unused", "sha", D)
     enrollment.add("doorbell", draw(0, 5))
-    head = enrollment.head(center=offset)
+    everyday = np.concatenate([draw(3, 200), draw(4, 200)])
+    head = enrollment.head(negatives=everyday)
+    membership = head.membership(head.similarities(np.concatenate([everyday, draw(3, 100)])))
+    assert 0.02 < np.mean(membership >= 0.5) < 0.08  # FALSE_ACCEPT = 5 % of ordinary windows
+    assert np.mean(head.membership(head.similarities(draw(0, 50))) >= 0.5) > 0.9
+    assert enrollment.head().accept.tolist() == [ACCEPT_SIMILARITY]  # no baseline: the fixed default
+
+
+def test_combined_probabilities_give_enrolled_sounds_their_label_and_leave_the_rest_to_the_trained_head(sounds):
+    draw = sounds
+    enrollment = Enrollment("unused", "sha", D)
+    enrollment.add("doorbell", draw(0, 5))
+    head = enrollment.head(negatives=np.concatenate([draw(3, 100), draw(4, 100)]))
     trained = np.tile([0.7, 0.2, 0.1], (10, 1))  # the bundle's head: "Dog bark" for everything
     doorbell = head.combine(draw(0, 10), trained)
     other = head.combine(draw(2, 10), trained)
@@ -56,7 +67,7 @@ def test_combined_probabilities_give_enrolled_sounds_their_label_and_leave_the_r
 
 
 def test_remove_forgets_a_class_and_unknown_names_are_one_clear_error(tmp_path, sounds):
-    _, draw = sounds
+    draw = sounds
     enrollment = Enrollment(tmp_path, "sha", D)
     enrollment.add("doorbell", draw(0, 3))
     enrollment.add("kettle", draw(1, 3))
@@ -69,7 +80,7 @@ def test_remove_forgets_a_class_and_unknown_names_are_one_clear_error(tmp_path, 
 
 
 def test_enrolling_again_replaces_unless_appending(sounds):
-    _, draw = sounds
+    draw = sounds
     enrollment = Enrollment("unused", "sha", D)
     enrollment.add("kettle", draw(1, 3))
     enrollment.add("kettle", draw(1, 4))
@@ -79,7 +90,7 @@ def test_enrolling_again_replaces_unless_appending(sounds):
 
 
 def test_enrolled_classes_persist_next_to_the_bundle(tmp_path, sounds):
-    offset, draw = sounds
+    draw = sounds
     enrollment = Enrollment(tmp_path, "sha", D)
     enrollment.add("doorbell", draw(0, 3), source="mic 30 s")
     enrollment.add("kettle", draw(1, 2), source="kettle.wav")
@@ -91,12 +102,11 @@ def test_enrolled_classes_persist_next_to_the_bundle(tmp_path, sounds):
     loaded = Enrollment.load(tmp_path, "sha", D)
     assert loaded.names == ["doorbell", "kettle"]
     x = draw(2, 5)
-    np.testing.assert_allclose(loaded.head(offset).similarities(x), enrollment.head(offset).similarities(x),
-                               rtol=1e-6)
+    np.testing.assert_allclose(loaded.head().similarities(x), enrollment.head().similarities(x), rtol=1e-6)
 
 
 def test_loading_refuses_examples_from_another_model(tmp_path, sounds):
-    _, draw = sounds
+    draw = sounds
     enrollment = Enrollment(tmp_path, "sha-old", D)
     enrollment.add("doorbell", draw(0, 3))
     enrollment.save()
@@ -109,7 +119,7 @@ def test_loading_refuses_examples_from_another_model(tmp_path, sounds):
 
 
 def test_bad_examples_and_names_are_rejected(sounds):
-    _, draw = sounds
+    draw = sounds
     enrollment = Enrollment("unused", "sha", D)
     with pytest.raises(DataError, match="no embeddings"):
         enrollment.add("kettle", np.zeros((0, D)))
@@ -123,7 +133,7 @@ def test_bad_examples_and_names_are_rejected(sounds):
 
 
 def test_a_running_listen_picks_up_a_new_enrollment(tmp_path, sounds):
-    _, draw = sounds
+    draw = sounds
     reloading = Reloading(tmp_path / ENROLLED_FILE, lambda: Enrollment.load(tmp_path, "sha", D).head(),
                           interval=0.0)
     assert reloading.value is None and not reloading.poll()

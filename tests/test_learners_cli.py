@@ -103,10 +103,14 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys, kwargs, args, needles):
     one_error(*cli(capsys, "mlp", "evaluate", "--input", data, *args)[::2], *needles)
 
 
-def test_learners_refuse_spectrograms_and_unlabelled_training_data(tmp_path, capsys):
+def test_learners_refuse_spectrograms_nan_and_unlabelled_training_data(tmp_path, capsys):
     DataSet(np.zeros((4, 3, 2)), ["time", "freq"], list("abcd"), label_nominal=list("xyxy"),
             label_map={"x": 0, "y": 1}).save(tmp_path / "s.nc")
     one_error(*cli(capsys, "svm", "evaluate", "--input", tmp_path / "s.nc", "--cross-validate", "-C", "1")[::2],
               "s.nc", "one vector per instance")
+    DataSet(np.array([[0.0], [np.nan]]), ["generated"], ["a", "b"], label_nominal=["x", "y"],
+            label_map={"x": 0, "y": 1}).save(tmp_path / "n.nc")
+    one_error(*cli(capsys, "svm", "predict", "--train-input", tmp_path / "n.nc", "--eval-input", tmp_path / "n.nc",
+                   "-C", "1")[::2], "n.nc", "NaN")
     data = representations(tmp_path / "u.nc", labelled=False)
     one_error(*cli(capsys, "mlp", "train", "--input", data, "--output", tmp_path / "h")[::2], "u.nc", "no labels")

@@ -85,14 +85,15 @@ def recording(rng: np.random.Generator, n: int, mixing: np.ndarray) -> np.ndarra
     return (latent @ mixing + 0.05 * rng.normal(size=(n, D))).astype(np.float32)
 
 
-def test_contiguous_folds_keep_a_new_recording_of_the_same_sound_ordinary():
+@pytest.mark.parametrize("method", ["lof", "knn"])
+def test_contiguous_folds_keep_a_new_recording_of_the_same_sound_ordinary(method):
     rng = np.random.default_rng(0)
     mixing = rng.normal(size=(4, D))
     reference, later = recording(rng, 300, mixing), recording(rng, 100, mixing)
-    contiguous = fit_baseline(reference, method="knn")
+    contiguous = fit_baseline(reference, method=method)
     assert contiguous.score(later).mean() < 0.75
     # window-by-window folds let each window's neighbours in time vouch for it: everything new looks novel
-    windowwise = fit_baseline(reference, method="knn", groups=np.arange(300))
+    windowwise = fit_baseline(reference, method=method, groups=np.arange(300))
     assert windowwise.score(later).mean() > 0.9
 
 

@@ -25,7 +25,7 @@ def test_fit_from_files_then_show_and_score(bundle, esc_mini, tone_wav, capsys):
     rain = sorted((esc_mini / "002 - Rain").glob("*.ogg"))
     code, out, err = cli(capsys, "baseline", "fit", "--bundle", bundle, "--file", *rain)
     assert code == 0, err
-    assert "knn on 55 windows" in out  # 5 clips x 11 windows (1 s windows every 0.4 s)
+    assert "lof on 55 windows" in out  # 5 clips x 11 windows (1 s windows every 0.4 s)
     baseline = load_baseline(bundle / BASELINE_FILE)
     assert baseline.meta["windows"] == 55 and baseline.meta["model_sha256"] == load_bundle(bundle).manifest["sha256"]
 
@@ -57,7 +57,7 @@ def test_listen_refuses_a_baseline_of_another_model(bundle, esc_mini, capsys):
 
 @pytest.mark.parametrize("args, needles", [
     ([], ["no audio"]),
-    (["--method", "svm", "--seconds", "5"], ["--method", "knn, gmm"]),
+    (["--method", "svm", "--seconds", "5"], ["--method", "lof, knn, gmm"]),
     (["--file", "nowhere.ogg"], ["nowhere.ogg"]),
 ])
 def test_user_errors_are_one_line_and_exit_2(bundle, capsys, args, needles):

@@ -247,6 +247,19 @@ def test_bad_options_exit_2_with_one_line(tiny, tmp_path, capsys, args, message)
     assert last.startswith("error: ") and re.search(message, last), err
 
 
+def test_without_its_training_data_a_run_needs_calibration(tiny, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "moved-run"
+    shutil.copytree(tiny[1], run)
+    config = json.loads((run / "config.json").read_text())
+    config["training"]["inputs"] = ["elsewhere/spectrograms.nc"]
+    (run / "config.json").write_text(json.dumps(config))
+    code, _, err = cli(capsys, "quantize", run, "--precision", "int8", "--output", tmp_path / "b.bundle")
+    assert code == 2
+    assert "was trained on elsewhere/spectrograms.nc, which is not here; pass --calibration" in err
+
+
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path, capsys):
     code, _, err = cli(capsys, "quantize", tmp_path, "--precision", "float32", "--output", tmp_path / "b.bundle")
     assert code == 2 and "not a training run" in err

@@ -149,12 +149,12 @@ def _describe_source(files: list[Path] | None, seconds: float | None, device: st
     return f"microphone {device or 'default'}, {seconds:g} s"
 
 
-def _baseline_center(bundle) -> np.ndarray | None:
-    """The baseline mean (the centre of this device's normal sound) if a baseline was fitted."""
-    from audeep_edge.head.novelty import BASELINE_FILE, load_baseline
+def _baseline_examples(bundle) -> np.ndarray | None:
+    """The baseline's sample of this device's ordinary sound, if a baseline was fitted."""
+    from audeep_edge.head.novelty import bundle_baseline
 
-    path = bundle.path / BASELINE_FILE
-    return load_baseline(path).scorer.mean if path.is_file() else None
+    baseline = bundle_baseline(bundle.path, bundle.manifest["sha256"])
+    return baseline.examples if baseline is not None else None
 
 
 @baseline_app.command("fit")
@@ -165,8 +165,9 @@ def baseline_fit(
     seconds: Optional[float] = typer.Option(None, "--seconds", help="Record this long from the microphone "
                                             "(300 s of ordinary sound is a good start).", min=0.1),
     device: Optional[str] = DEVICE,
-    method: str = typer.Option("knn", "--method", help="knn (k nearest neighbours) or gmm (Gaussian mixture)."),
-    k: int = typer.Option(5, "--k", help="knn: neighbours averaged.", min=1),
+    method: str = typer.Option("lof", "--method", help="lof (k-NN distance relative to the local density), knn "
+                               "(k-NN distance) or gmm (Gaussian mixture); see docs/adaptation.md."),
+    k: int = typer.Option(5, "--k", help="lof/knn: neighbours averaged.", min=1),
     components: int = typer.Option(4, "--components", help="gmm: mixture components.", min=1),
     hop: Optional[float] = HOP,
     threads: int = THREADS,
@@ -253,17 +254,25 @@ def enroll(
         typer.echo(f"removed {remove!r}; enrolled: {', '.join(enrollment.names) or 'none'}")
         return
     name = check_name(label, bundle.labels)
+    negatives = _baseline_examples(bundle)
     audio = embed_audio(bundle, files=files, seconds=seconds, device=device, hop=hop, threads=threads,
                         delegate=delegate)
     started = time.perf_counter()
     keep = active_windows(audio.levels)
     enrollment.add(name, audio.embeddings[keep], source=_describe_source(files, seconds, device), append=append)
-    enrollment.head(center=_baseline_center(bundle))  # the centroids listen will build: fails here, not there
-    enrollment.save()
+    head = enrollment.head(negatives)
     fit_ms = (time.perf_counter() - started) * 1e3
-    typer.echo(f"enrolled {name!r} from {int(keep.sum())} of {keep.size} windows ({audio.seconds:.1f} s of audio) "
-               f"in {fit_ms:.1f} ms (+{audio.embed_seconds:.2f} s embedding); "
-               f"enrolled: {', '.join(enrollment.names)}")
+    enrollment.save()
+    index = head.names.index(name)
+    own = float(np.mean(head.similarities(audio.embeddings[keep])[:, index] >= head.accept[index]))
+    typer.echo(f"enrolled {name!r} from {int(keep.sum())} of {keep.size} windows ({audio.seconds:.1f} s of audio): "
+               f"fit {fit_ms:.1f} ms after {audio.embed_seconds:.2f} s of embedding; accepts from cosine "
+               f"{head.accept[index]:.2f}{'' if negatives is not None else ' (no baseline: fixed default)'}, "
+               f"{own:.0%} of its own windows; enrolled: {', '.join(enrollment.names)}")
+    if own < 0.5:
+        log.warning("%r is hard to tell from %s: only %.0f%% of its own windows pass its threshold; enroll a "
+                    "longer or cleaner example", name, "this device's normal sound" if negatives is not None
+                    else "other sounds", 100 * own)
 
 
 def register(app: typer.Typer) -> None:

@@ -158,11 +158,13 @@ def _worker(kind: str, bundle: Path, audio: Path, *, threads: int, delegate: str
 
 
 def default_baseline_model(bundle_path: Path) -> Path | None:
-    """The bundle's training run directory when it is on this machine."""
+    """The bundle's training run directory when it is on this machine (as recorded, or next to the bundle)."""
     from audeep_edge.pipeline.assemble import find_bundle
 
-    run = find_bundle(bundle_path).manifest.get("training", {}).get("run")
-    return Path(run) if run and Path(run).is_dir() else None
+    bundle = find_bundle(bundle_path)
+    run = bundle.manifest.get("training", {}).get("run")
+    candidates = [Path(run), bundle.path.parent / run] if run else []
+    return next((path for path in candidates if path.is_dir()), None)
 
 
 def run_bench(bundles: list[Path], *, seconds: float, audio: Path | None, threads: int, delegate: str,
@@ -211,7 +213,7 @@ def main() -> None:
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--audio", required=True, help=".npy of mono float32 samples at the bundle's rate")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--delegate", default="none")
+    parser.add_argument("--delegate", default="auto")
     parser.add_argument("--hop", type=float)
     parser.add_argument("--model")
     args = parser.parse_args()

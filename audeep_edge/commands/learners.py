@@ -62,6 +62,8 @@ def _load_vectors(path: Path):
                         "need one vector per instance (run `generate`, or `fuse chunks` first)")
     if ds.num_instances == 0:
         raise DataError(f"{path}: the data set has no instances")
+    if not np.isfinite(ds.features).all():
+        raise DataError(f"{path}: the features contain NaN or infinite values")
     return ds
 
 
@@ -115,10 +117,11 @@ def _splits(ds, path: Path, cross_validate: bool, train_partitions: list[int], e
     return [partition_split(ds.partitions_, train_partitions, eval_partitions)]
 
 
-def _seed(seed: int | None) -> int:
+def _seed(seed: int | None, level: int = logging.INFO) -> int:
+    """``seed``, or a random one that is logged so the run can be repeated."""
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
-        log.info("seed %d (pass --seed %d to repeat this run)", seed, seed)
+        log.log(level, "seed %d (pass --seed %d to repeat this run)", seed, seed)
     return seed
 
 
@@ -196,7 +199,7 @@ def _evaluate(ctx: typer.Context, learner, learner_info: dict, input_file: Path,
     labels = _class_indices(ds, names, input_file, used)
     if not majority_vote and len(set(ds.filenames)) < ds.num_instances:
         log.log(level, "several chunks per file: every chunk is scored on its own (--majority-vote votes per file)")
-    seed = _seed(seed)
+    seed = _seed(seed, level)
     result = evaluate(learner, ds.features, labels, ds.filenames, splits, len(names), repeat=repeat,
                       majority_vote=majority_vote, upsample=upsample, seed=seed,
                       on_score=lambda s: log.log(level, "repeat %d, %s: accuracy %.2f%%, UAR %.2f%%",

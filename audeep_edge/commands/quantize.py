@@ -43,7 +43,8 @@ def quantize(
     report = quantize_run(QuantizeOptions(
         run_dir=run_dir, precision=precision, output=output, head_dir=head, calibration=calibration,
         eval_data=eval_data, eval_fold=eval_fold, calibration_windows=calibration_windows,
-        parity_windows=parity_windows, name=name, data_name=data_name, data_license=data_license, hop_seconds=hop_seconds))
+        parity_windows=parity_windows, name=name, data_name=data_name, data_license=data_license,
+        hop_seconds=hop_seconds))
     typer.echo(format_report(report))
     typer.echo(f"wrote {output}")
 

@@ -216,7 +216,7 @@ def bench(
     file: Optional[Path] = typer.Option(None, "--file", help="Audio to stream, looped to --seconds "
                                         "(default: the bundled demo audio)."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help=help_for("threads")),
-    delegate: str = typer.Option("none", "--delegate", help=help_for("delegate")),
+    delegate: str = typer.Option("auto", "--delegate", help=help_for("delegate")),
     hop: Optional[float] = typer.Option(None, "--hop", help=help_for("hop")),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also time the naive baseline "
                                   "(scipy spectrogram of the whole window per hop + Keras predict; needs [train])."),

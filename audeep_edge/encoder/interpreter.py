@@ -11,6 +11,7 @@ import ctypes
 import importlib
 import logging
 import platform
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ from audeep_edge.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-DELEGATES = ("none", "xnnpack", "edgetpu")
+DELEGATES = ("auto", "none", "xnnpack", "edgetpu")
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 SIGNATURE = "serving_default"
 INPUT_NAME = "spectrogram"
@@ -57,6 +58,28 @@ def interpreter_backend() -> SimpleNamespace:
     return SimpleNamespace(name="tensorflow", version=tf.__version__, Interpreter=tf.lite.Interpreter,
                            load_delegate=tf.lite.experimental.load_delegate,
                            OpResolverType=tf.lite.experimental.OpResolverType)
+
+
+def count_subgraphs(model_path: str | Path) -> int:
+    """Subgraphs in a ``.tflite`` file, read from its flatbuffer header (no interpreter needed).
+
+    A model with recurrent layers kept as WHILE loops has several (the loop body and condition are
+    subgraphs); an unrolled one has exactly one. Layout (TFLite schema v3): the file starts with the offset
+    of the root ``Model`` table; the table starts with the signed offset back to its vtable; vtable entry 2
+    (after the vtable and table sizes) is field 2, ``subgraphs``, a vector whose length precedes its items.
+    """
+    data = Path(model_path).read_bytes()
+    try:
+        root = struct.unpack_from("<I", data, 0)[0]
+        vtable = root - struct.unpack_from("<i", data, root)[0]
+        vtable_size = struct.unpack_from("<H", data, vtable)[0]
+        field = struct.unpack_from("<H", data, vtable + 8)[0] if vtable_size > 8 else 0
+        if field == 0:
+            return 0
+        vector = root + field + struct.unpack_from("<I", data, root + field)[0]
+        return struct.unpack_from("<I", data, vector)[0]
+    except struct.error:
+        return 0  # not a flatbuffer: the interpreter will say so
 
 
 def _version(distribution: str) -> str:
@@ -97,22 +120,26 @@ class Encoder:
     ----------
     model_path : the ``.tflite`` file (a bundle's ``model_path``).
     threads : interpreter threads.
-    delegate : ``none`` (plain CPU kernels, XNNPACK off: lowest memory for unrolled graphs), ``xnnpack``
-        (LiteRT's default CPU delegate) or ``edgetpu`` (``libedgetpu`` through the delegate loader).
+    delegate : ``none`` (plain CPU kernels, XNNPACK off), ``xnnpack`` (LiteRT's default CPU delegate),
+        ``edgetpu`` (``libedgetpu`` through the delegate loader) or ``auto``: xnnpack for WHILE-loop graphs,
+        none for unrolled ones, where XNNPACK packs the weights once per time step (int8 2x256 GRU, T=124:
+        +92 MB RSS for a 2.5x faster invoke).
     require_delegate : raise instead of falling back to the CPU when the delegate cannot be loaded.
 
     Attributes
     ----------
-    delegate : the delegate actually in use (``none`` after a fallback).
+    delegate : the delegate actually in use (``auto`` resolved; ``none`` after a fallback).
     backend : name and version of the interpreter package.
     input_shape : (1, T, F).
     """
 
-    def __init__(self, model_path: str | Path, *, threads: int = 1, delegate: str = "none",
+    def __init__(self, model_path: str | Path, *, threads: int = 1, delegate: str = "auto",
                  require_delegate: bool = False) -> None:
         if delegate not in DELEGATES:
             raise ModelError(f"--delegate must be one of {', '.join(DELEGATES)}, got {delegate!r}")
         self.model_path = Path(model_path)
+        if delegate == "auto":
+            delegate = "xnnpack" if count_subgraphs(self.model_path) > 1 else "none"
         backend = interpreter_backend()
         self.backend = f"{backend.name} {backend.version}"
         delegates, self.delegate = self._delegates(backend, delegate, require_delegate)

@@ -41,13 +41,13 @@ class Adaptation:
                                    interval=interval)
         self._enrolled = Reloading(
             bundle_dir / ENROLLED_FILE,
-            lambda: Enrollment.load(bundle_dir, model_sha256, embedding_size).head(center=self._center()),
+            lambda: Enrollment.load(bundle_dir, model_sha256, embedding_size).head(negatives=self._negatives()),
             interval=interval)
         self.detector = NoveltyDetector(events)
 
-    def _center(self) -> np.ndarray | None:
+    def _negatives(self) -> np.ndarray | None:
         baseline: Baseline | None = self._baseline.value
-        return baseline.scorer.mean if baseline is not None else None
+        return baseline.examples if baseline is not None else None
 
     @property
     def enrolled(self) -> EnrolledHead | None:
@@ -61,7 +61,7 @@ class Adaptation:
         """Reload changed files; True when the enrolled labels changed."""
         before = self.enrolled.names if self.enrolled else ()
         if self._baseline.poll():
-            self._enrolled.poll(force=True)  # the centroids are centred on the baseline mean
+            self._enrolled.poll(force=True)  # the acceptance thresholds are set on the baseline's windows
         else:
             self._enrolled.poll()
         return (self.enrolled.names if self.enrolled else ()) != before

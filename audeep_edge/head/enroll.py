@@ -1,15 +1,18 @@
 """Enrolled classes: new labels learnt on the device from a few seconds of audio, without retraining.
 
-Each enrolled class is the centroid of its examples' embeddings after centring (on the device's baseline mean
-when there is one) and scaling to unit length; a window's similarity to a class is the cosine to its centroid.
-A window *belongs* to the enrolled classes with probability ``m = sigmoid((best_similarity - accept) / SHARPNESS)``;
-:meth:`EnrolledHead.combine` gives the enrolled classes that share (split by a softmax over similarities) and
-leaves ``1 - m`` to the bundle's trained head, so ``listen`` reports one distribution over trained + enrolled
-labels. Without a trained head the ``1 - m`` is "none of these" and the probabilities sum to ``m``.
+Each enrolled class is the centroid of its examples' embeddings scaled to unit length; a window's similarity to a
+class is the cosine to its centroid (nearest centroid: as accurate as a logistic regression on so few examples,
+and enrolling is an average). A window *belongs* to an enrolled class with probability
+``sigmoid((similarity - accept) / SHARPNESS)``. The class's ``accept`` is the similarity that only
+:data:`FALSE_ACCEPT` of this device's ordinary windows reach (the baseline's sample of normal sound), or
+:data:`ACCEPT_SIMILARITY` without a baseline. :meth:`EnrolledHead.combine` splits the best membership ``m`` among
+the enrolled classes (softmax over similarities) and leaves ``1 - m`` to the bundle's trained head, so ``listen``
+reports one distribution over trained + enrolled labels. Without a trained head the ``1 - m`` is "none of these"
+and the probabilities sum to ``m``.
 
 The examples themselves are stored next to the bundle (``enrolled.npz``, the only file read back; ``enrolled.json``
-is a readable copy of its index), so the centroids can be rebuilt with any centre and classes added or removed in
-milliseconds. numpy only.
+is a readable copy of its index), so the centroids and thresholds are rebuilt in milliseconds whenever a class is
+added or removed or the baseline changes. numpy only. Measurements: docs/adaptation.md.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from audeep_edge.errors import ConfigError, DataError, ModelError
 ENROLLED_FILE = "enrolled.npz"
 ENROLLED_INDEX = "enrolled.json"
 FORMAT_VERSION = 1
-#: cosine similarity (centred embeddings) at which a window is as likely enrolled as not
-ACCEPT_SIMILARITY = 0.5
+#: share of the baseline's ordinary windows an enrolled class may accept (sets its threshold)
+FALSE_ACCEPT = 0.05
+#: cosine similarity at which a window is as likely enrolled as not, when there is no baseline to calibrate on
+#: (measured for the ESC-10 t-RAE: ~5 % of other classes' clips reach it; docs/adaptation.md)
+ACCEPT_SIMILARITY = 0.7
 #: width of the sigmoid around ``accept``, in cosine units
 SHARPNESS = 0.05
 #: softmax temperature over the enrolled classes' similarities
@@ -53,14 +59,13 @@ class EnrolledHead:
 
     Attributes
     ----------
-    names : C class names. centroids : (C, D) unit vectors. center : (D,) subtracted before the cosine.
-    accept : cosine similarity at which membership is 0.5.
+    names : C class names. centroids : (C, D) unit vectors.
+    accept : (C,) cosine similarity at which each class's membership is 0.5.
     """
 
     names: tuple[str, ...]
     centroids: np.ndarray
-    center: np.ndarray
-    accept: float = ACCEPT_SIMILARITY
+    accept: np.ndarray
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
         """Cosine similarities [shape=(n, C)] of embeddings [shape=(n, D) or (D,)] to each centroid."""
@@ -68,12 +73,11 @@ class EnrolledHead:
         if x.shape[1] != self.centroids.shape[1]:
             raise ModelError(f"embeddings have {x.shape[1]} dimensions but the enrolled classes "
                              f"{self.centroids.shape[1]}; enroll them again for this bundle")
-        return _unit_rows(x - self.center) @ self.centroids.T
+        return _unit_rows(x) @ self.centroids.T
 
     def membership(self, similarities: np.ndarray) -> np.ndarray:
-        """Probability [shape=(n,)] that each window is one of the enrolled sounds."""
-        best = similarities.max(axis=1)
-        return 1.0 / (1.0 + np.exp(-(best - self.accept) / SHARPNESS))
+        """Probability [shape=(n,)] that each window is one of the enrolled sounds (its best class's)."""
+        return (1.0 / (1.0 + np.exp(-(similarities - self.accept) / SHARPNESS))).max(axis=1)
 
     def combine(self, embeddings: np.ndarray, base_probabilities: np.ndarray | None = None) -> np.ndarray:
         """Probabilities over the trained labels followed by the enrolled ones [shape=(n, B + C)].
@@ -162,19 +166,23 @@ class Enrollment:
             raise ConfigError(f"--remove {name!r}: no such enrolled label (enrolled: {known})")
         del self._examples[name], self._info[name]
 
-    def head(self, center: np.ndarray | None = None, accept: float = ACCEPT_SIMILARITY) -> EnrolledHead | None:
+    def head(self, negatives: np.ndarray | None = None) -> EnrolledHead | None:
         """The classifier for the current classes (None when nothing is enrolled).
 
         Parameters
         ----------
-        center : (D,) vector subtracted from every embedding (the baseline's mean); None means zero.
-        accept : cosine similarity at which membership is 0.5.
+        negatives : (M, D) embeddings of this device's ordinary sound (the baseline's sample); each class accepts
+            at most :data:`FALSE_ACCEPT` of them. None: every class accepts from :data:`ACCEPT_SIMILARITY`.
         """
         if not self._examples:
             return None
-        c = np.zeros(self.embedding_size, np.float32) if center is None else np.asarray(center, np.float32)
-        centroids = np.stack([_unit_rows(_unit_rows(x - c).mean(axis=0)) for x in self._examples.values()])
-        return EnrolledHead(names=tuple(self.names), centroids=centroids.astype(np.float32), center=c, accept=accept)
+        centroids = np.stack([_unit_rows(_unit_rows(x).mean(axis=0)) for x in self._examples.values()])
+        if negatives is None or len(negatives) == 0:
+            accept = np.full(len(centroids), ACCEPT_SIMILARITY)
+        else:
+            sims = _unit_rows(np.asarray(negatives, np.float32)) @ centroids.T
+            accept = np.quantile(sims, 1.0 - FALSE_ACCEPT, axis=0)
+        return EnrolledHead(names=tuple(self.names), centroids=centroids.astype(np.float32), accept=accept)
 
     def save(self) -> Path:
         """Write ``enrolled.npz`` atomically (a running ``listen`` reloads it) and its readable index."""

@@ -1,8 +1,9 @@
 """Novelty score: how unlike the device's "normal" sound a window is, as a percentile in [0, 1].
 
 A *baseline* is fitted on device from embeddings of ordinary audio (minutes of the room, or files). A window's raw
-score is its distance to that reference: the mean distance to its k nearest reference embeddings (``knn``) or its
-negative log-likelihood under a Gaussian mixture fitted by EM in a whitened PCA space (``gmm``). Raw scores are
+score says how far it lies from that reference: its mean distance to the k nearest reference embeddings relative
+to how densely the reference packs there (``lof``, the default), the plain distance (``knn``), or its negative
+log-likelihood under a Gaussian mixture in a whitened PCA space plus a residual term (``gmm``). Raw scores are
 calibrated into percentiles of *held-out* reference scores: the reference is split into folds of whole groups
 (files, or contiguous stretches of a recording, so that overlapping windows never score each other), each fold
 is scored by a model fitted without it, and ``score(x)`` is the fraction of those held-out scores below x's raw
@@ -23,9 +24,10 @@ import numpy as np
 from audeep_edge.errors import ConfigError, DataError, ModelError
 
 BASELINE_FILE = "baseline.npz"
-METHODS = ("knn", "gmm")
+METHODS = ("lof", "knn", "gmm")
 METRICS = ("euclidean", "cosine")
 MIN_WINDOWS = 10
+MAX_EXAMPLES = 1000
 FORMAT_VERSION = 1
 
 
@@ -58,16 +60,50 @@ def _knn_space(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, metric: str) 
     return z.astype(np.float32)
 
 
+def _distances(z: np.ndarray, reference: np.ndarray, metric: str) -> np.ndarray:
+    """Distances [shape=(n, N)] between rows of z [shape=(n, D)] and of reference [shape=(N, D)]."""
+    if metric == "cosine":
+        return 1.0 - z @ reference.T
+    sq = (z * z).sum(1)[:, None] - 2.0 * z @ reference.T + (reference**2).sum(1)[None, :]
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def _own_density(reference: np.ndarray, k: int, metric: str, groups: np.ndarray, block: int = 512) -> np.ndarray:
+    """Each reference window's mean distance to its k nearest reference windows of *other* groups [shape=(N,)].
+
+    Other groups only: a window's neighbours in time (same recording stretch) are near-duplicates and would
+    make every neighbourhood look infinitely dense. A window whose group is the whole reference skips only itself.
+    """
+    n = reference.shape[0]
+    density = np.empty(n)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        d = _distances(reference[rows], reference, metric).astype(np.float64)
+        same = groups[rows, None] == groups[None, :]
+        same[np.all(same, axis=1)] = False
+        d[same] = np.inf
+        d[np.arange(d.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
+        kk = min(k, max(1, int(np.isfinite(d).sum(axis=1).min())))
+        density[rows] = np.partition(d, kk - 1, axis=1)[:, :kk].mean(axis=1)
+    return density
+
+
 @dataclass(frozen=True)
 class KnnScorer:
-    """Mean distance to the ``k`` nearest reference embeddings after per-dimension standardisation.
+    """Distance to the ``k`` nearest reference embeddings after per-dimension standardisation.
+
+    ``knn``: the mean distance. ``lof`` (a simplified local outlier factor): that distance divided by the mean
+    of the same quantity for those k neighbours, so a window is judged against how tightly the reference packs
+    *where it lands*; sounds whose reference windows are spread out (a dog barking, speech) no longer drown
+    the novelty of a sound in a tight corner of the space (measured in docs/adaptation.md).
 
     Attributes
     ----------
     mean, scale : (D,) standardisation of the reference.
     reference : (N, D) standardised reference (unit rows for ``cosine``).
     k : neighbours averaged.
-    metric : ``cosine`` (1 - cosine similarity) or ``euclidean``.
+    metric : ``euclidean`` or ``cosine`` (1 - cosine similarity).
+    density : (N,) each reference window's own mean k-NN distance (``lof``); empty for ``knn``.
     """
 
     mean: np.ndarray
@@ -75,33 +111,40 @@ class KnnScorer:
     reference: np.ndarray
     k: int
     metric: str
-    method: str = field(default="knn", init=False)
+    density: np.ndarray
+
+    @property
+    def method(self) -> str:
+        return "lof" if self.density.size else "knn"
 
     @classmethod
-    def fit(cls, x: np.ndarray, mean: np.ndarray, scale: np.ndarray, *, k: int = 5,
-            metric: str = "euclidean") -> "KnnScorer":
-        """Reference x [shape=(N, D)], standardised with ``mean`` and ``scale`` [shape=(D,)]."""
-        return cls(mean=mean, scale=scale, reference=_knn_space(x, mean, scale, metric), k=min(k, x.shape[0]),
-                   metric=metric)
+    def fit(cls, x: np.ndarray, mean: np.ndarray, scale: np.ndarray, *, k: int = 5, metric: str = "euclidean",
+            relative: bool = True, groups: np.ndarray | None = None) -> "KnnScorer":
+        """Reference x [shape=(N, D)], standardised with ``mean`` and ``scale`` [shape=(D,)]; ``relative`` gives
+        ``lof``, whose reference densities ignore neighbours of the same ``groups`` [shape=(N,)] entry."""
+        reference = _knn_space(x, mean, scale, metric)
+        k = min(k, x.shape[0])
+        groups = np.arange(x.shape[0]) if groups is None else np.asarray(groups)
+        density = _own_density(reference, k, metric, groups) if relative else np.zeros(0)
+        return cls(mean=mean, scale=scale, reference=reference, k=k, metric=metric, density=density)
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         """Raw scores [shape=(n,)] of embeddings x [shape=(n, D)]."""
-        z = _knn_space(x, self.mean, self.scale, self.metric)
-        if self.metric == "cosine":
-            distances = 1.0 - z @ self.reference.T
-        else:
-            sq = (z * z).sum(1)[:, None] - 2.0 * z @ self.reference.T + (self.reference**2).sum(1)[None, :]
-            distances = np.sqrt(np.maximum(sq, 0.0))
-        nearest = np.partition(distances, self.k - 1, axis=1)[:, : self.k]
-        return nearest.mean(axis=1).astype(np.float64)
+        d = _distances(_knn_space(x, self.mean, self.scale, self.metric), self.reference, self.metric)
+        nearest = np.argpartition(d, self.k - 1, axis=1)[:, : self.k]
+        distance = np.take_along_axis(d, nearest, axis=1).mean(axis=1).astype(np.float64)
+        if not self.density.size:
+            return distance
+        return distance / np.maximum(self.density[nearest].mean(axis=1), 1e-12)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean, "scale": self.scale, "reference": self.reference, "k": np.array(self.k),
-                "metric": np.array(self.metric)}
+                "metric": np.array(self.metric), "density": self.density}
 
     @classmethod
     def from_arrays(cls, a: dict[str, np.ndarray]) -> "KnnScorer":
-        return cls(mean=a["mean"], scale=a["scale"], reference=a["reference"], k=int(a["k"]), metric=str(a["metric"]))
+        return cls(mean=a["mean"], scale=a["scale"], reference=a["reference"], k=int(a["k"]), metric=str(a["metric"]),
+                   density=a["density"])
 
 
 @dataclass(frozen=True)
@@ -217,7 +260,7 @@ def _m_step(z: np.ndarray, resp: np.ndarray, reg: float):
     return counts / n, means, chol, log_det
 
 
-_SCORERS = {"knn": KnnScorer, "gmm": GmmScorer}
+_SCORERS = {"lof": KnnScorer, "knn": KnnScorer, "gmm": GmmScorer}
 
 
 @dataclass(frozen=True)
@@ -228,11 +271,14 @@ class Baseline:
     ----------
     scorer : the reference model (:class:`KnnScorer` or :class:`GmmScorer`) fitted on all reference windows.
     calibration : (M,) sorted held-out raw scores of the reference windows.
+    examples : (<= :data:`MAX_EXAMPLES`, D) float16, evenly spaced reference windows: a sample of this device's
+        ordinary sound (enrolled classes set their acceptance threshold on it).
     meta : JSON-able facts (windows, seconds, source, model sha256, embedding size, fitted at).
     """
 
     scorer: KnnScorer | GmmScorer
     calibration: np.ndarray
+    examples: np.ndarray
     meta: dict
 
     @property
@@ -263,7 +309,8 @@ class Baseline:
         meta = dict(self.meta, method=self.method, format_version=FORMAT_VERSION)
         tmp = path.with_name(f".{path.name}.tmp")
         with tmp.open("wb") as fh:
-            np.savez(fh, calibration=self.calibration, meta=np.array(json.dumps(meta)), **arrays)
+            np.savez(fh, calibration=self.calibration, examples=self.examples, meta=np.array(json.dumps(meta)),
+                     **arrays)
         os.replace(tmp, path)
         return path
 
@@ -286,7 +333,8 @@ def load_baseline(path: str | Path) -> Baseline:
         if meta.get("format_version") != FORMAT_VERSION or meta.get("method") not in _SCORERS:
             raise ValueError(f"format {meta.get('format_version')} / method {meta.get('method')!r}")
         scorer = _SCORERS[meta["method"]].from_arrays(scorer_arrays)
-        return Baseline(scorer=scorer, calibration=np.asarray(arrays["calibration"], np.float64), meta=meta)
+        return Baseline(scorer=scorer, calibration=np.asarray(arrays["calibration"], np.float64),
+                        examples=arrays["examples"], meta=meta)
     except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path} is not a baseline this audeep-edge reads ({exc}); "
                          "run `audeep-edge baseline fit` again") from None
@@ -326,7 +374,7 @@ def fold_of_each(n: int, groups: np.ndarray | None, folds: int, seed: int = 0) -
     return np.arange(n) * folds // n
 
 
-def fit_baseline(embeddings: np.ndarray, *, method: str = "knn", groups: np.ndarray | None = None,
+def fit_baseline(embeddings: np.ndarray, *, method: str = "lof", groups: np.ndarray | None = None,
                  folds: int = 5, k: int = 5, metric: str = "euclidean", components: int = 4, dims: int = 16,
                  seed: int = 0, meta: dict | None = None) -> Baseline:
     """Fit a baseline on reference embeddings and calibrate it on held-out folds.
@@ -334,7 +382,7 @@ def fit_baseline(embeddings: np.ndarray, *, method: str = "knn", groups: np.ndar
     Parameters
     ----------
     embeddings : (N, D) embeddings of normal audio, N >= :data:`MIN_WINDOWS`.
-    method : ``knn`` or ``gmm``.
+    method : ``lof`` (k-NN distance relative to the local density), ``knn`` (k-NN distance) or ``gmm``.
     groups : (N,) source of each window (file name), or None for one continuous recording in time order.
     folds : number of held-out folds for the calibration.
     k, metric : kNN neighbours and distance. components, dims : GMM components and PCA dimensions.
@@ -360,18 +408,24 @@ def fit_baseline(embeddings: np.ndarray, *, method: str = "knn", groups: np.ndar
     # skews the held-out scores.
     mean, scale = _standardiser(x)
 
-    def fit(part: np.ndarray) -> KnnScorer | GmmScorer:
-        if method == "knn":
-            return KnnScorer.fit(part, mean, scale, k=k, metric=metric)
-        return GmmScorer.fit(part, mean, scale, components=components, dims=dims, seed=seed)
-
     fold = fold_of_each(x.shape[0], groups, folds, seed)
+    # lof's reference densities skip neighbours of the same file, or of the same stretch of one recording
+    neighbourhood = np.asarray(groups) if groups is not None else fold
+
+    def fit(part: np.ndarray) -> KnnScorer | GmmScorer:
+        if method == "gmm":
+            return GmmScorer.fit(x[part], mean, scale, components=components, dims=dims, seed=seed)
+        return KnnScorer.fit(x[part], mean, scale, k=k, metric=metric, relative=method == "lof",
+                             groups=neighbourhood[part])
+
     held_out = np.empty(x.shape[0])
     for f in np.unique(fold):
         test = fold == f
-        held_out[test] = fit(x[~test]).raw(x[test])
+        held_out[test] = fit(~test).raw(x[test])
     info = {"windows": int(x.shape[0]), "embedding_size": int(x.shape[1]), "folds": int(np.unique(fold).size)}
-    return Baseline(scorer=fit(x), calibration=np.sort(held_out), meta={**info, **(meta or {})})
+    examples = x[np.linspace(0, x.shape[0] - 1, min(x.shape[0], MAX_EXAMPLES)).round().astype(int)]
+    return Baseline(scorer=fit(np.ones(x.shape[0], bool)), calibration=np.sort(held_out),
+                    examples=examples.astype(np.float16), meta={**info, **(meta or {})})
 
 
 @dataclass(frozen=True)

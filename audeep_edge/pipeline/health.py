@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Sequence
 
 import numpy as np
 
 from audeep_edge.sinks.payload import SCHEMA_VERSION
 
 
-def percentile_ms(latencies_s: list[float], q: float) -> float | None:
+def percentile_ms(latencies_s: Sequence[float], q: float) -> float | None:
     """The ``q``-th percentile of latencies given in seconds, in ms (None without samples)."""
     return round(float(np.percentile(latencies_s, q)) * 1000.0, 3) if latencies_s else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from audeep_edge.audio import check_finite
@@ -17,16 +18,19 @@ from audeep_edge.sources.base import Source
 log = logging.getLogger(__name__)
 
 
+LATENCIES_KEPT = 10_000  # a listen runs for months: keep the recent latencies, not all of them
+
+
 @dataclass
 class RunSummary:
-    """What a run did: windows published, audio consumed (s), processing time (s), wall time (s),
-    every window's latency (s) and the source's overruns."""
+    """What a run did: windows published, audio consumed (s), processing time (s), wall time (s), the latency
+    (s) of the last ``LATENCIES_KEPT`` windows and the source's overruns."""
 
     windows: int = 0
     audio_seconds: float = 0.0
     busy_seconds: float = 0.0
     wall_seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
     overruns: int = 0
 
     @property
@@ -90,7 +94,7 @@ class Pipeline:
         self._publish_health()
         summary.wall_seconds = time.monotonic() - started
         summary.overruns = self.source.overruns
-        if summary.windows == 0:
+        if summary.windows == 0 and not stop.is_set():
             log.warning("no window was analysed: %.2f s of audio is shorter than one %.2f s window",
                         self.windower.audio_seconds, self.windower.window_samples / self.windower.geometry.fs)
         return summary

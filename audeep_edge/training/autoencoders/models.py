@@ -66,6 +66,12 @@ class TimeAutoencoder(Autoencoder):
                                         feed_previous_prob=config.feed_previous_prob,
                                         leak_backward=config.legacy_decoder, name="decoder")
 
+    def build(self, input_shape):
+        config, (num_frames, num_bands) = self.ae_config, self.spectrogram_shape
+        self.encoder.build((None, num_frames, num_bands))
+        self.representation.build((None, config.encoder.state_size))
+        self.decoder.build((None, config.representation_size()), (None, num_frames, num_bands))
+
     def targets(self, x):
         return ops.flip(x, axis=1)
 
@@ -103,6 +109,14 @@ class FrequencyAutoencoder(Autoencoder):
                                         feed_previous_prob=config.feed_previous_prob,
                                         leak_backward=config.legacy_decoder, name="decoder")
         self.reconstruction = keras.layers.Dense(num_bands, activation="tanh", name="reconstruction")
+
+    def build(self, input_shape):
+        config, num_frames = self.ae_config, self.spectrogram_shape[0]
+        windows = (None, self.num_windows, config.freq_window_width)
+        self.encoder.build(windows)
+        self.representation.build((None, config.encoder.state_size))
+        self.decoder.build((None, config.representation_size()), windows)
+        self.reconstruction.build((None, num_frames, self.num_windows * config.freq_window_width))
 
     def targets(self, x):
         return ops.flip(x, axis=2)
@@ -162,6 +176,18 @@ class FrequencyTimeAutoencoder(Autoencoder):
                                           leak_backward=config.legacy_decoder, name="f_decoder")
         self.reconstruction = keras.layers.Dense(num_bands, activation="tanh", name="reconstruction")
 
+    def build(self, input_shape):
+        config, num_frames = self.ae_config, self.spectrogram_shape[0]
+        windows = (None, self.num_windows, config.freq_window_width)
+        code_size = config.f_encoder.state_size
+        self.f_encoder.build(windows)
+        self.t_encoder.build((None, num_frames, code_size))
+        self.representation.build((None, config.t_encoder.state_size))
+        self.t_decoder.build((None, config.representation_size()), (None, num_frames, code_size))
+        self.f_decoder_state.build((None, code_size))
+        self.f_decoder.build((None, config.f_decoder.state_size), windows)
+        self.reconstruction.build((None, num_frames, self.num_windows * config.freq_window_width))
+
     def targets(self, x):
         return ops.flip(x, axis=(1, 2))
 
@@ -198,7 +224,7 @@ def build_autoencoder(config: AutoencoderConfig, input_shape: tuple[int, int], *
     ``unroll=True`` unrolls the encoder's recurrent layers (same weights; needed for full-int8 TFLite).
     """
     model = MODELS[config.model_type](config, input_shape, unroll=unroll)
-    model(ops.zeros((1, *model.spectrogram_shape)))
+    model.build((None, *model.spectrogram_shape))    # creates the variables without running the model
     return model
 
 

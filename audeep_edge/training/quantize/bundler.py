@@ -50,7 +50,8 @@ class RunFacts:
     window_shape: tuple[int, int]
     frontend: FrontendConfig | None
     geometry: FrameGeometry | None
-    input_path: Path | None
+    inputs: list[Path]
+    input_path: Path | None       # the first of ``inputs`` found here
     dataset: str | None
 
 
@@ -66,19 +67,17 @@ def run_facts(run_dir: Path) -> RunFacts:
     # recorded as given on the command line: relative to where training ran, or to the run directory
     candidates = [p for path in inputs for p in (path, run_dir / path) if p.is_file()]
     input_path = candidates[0] if candidates else None
-    if inputs and input_path is None:
-        log.warning("the run's training data %s is not here", ", ".join(map(str, inputs)))
     dataset = inputs[0].stem if inputs else None
-    return RunFacts(tuple(int(n) for n in config["input_shape"]), frontend, geometry, input_path, dataset)
+    return RunFacts(tuple(int(n) for n in config["input_shape"]), frontend, geometry, inputs, input_path, dataset)
 
 
 def _check_options(opts: QuantizeOptions) -> None:
     if opts.precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
-    if opts.output.exists() and not (opts.output / MANIFEST).is_file() and any(opts.output.iterdir()):
-        raise ConfigError(f"--output {opts.output} exists and is not a bundle; choose a new directory")
     if opts.output.exists() and not opts.output.is_dir():
         raise ConfigError(f"--output {opts.output} is a file; choose a new directory")
+    if opts.output.exists() and not (opts.output / MANIFEST).is_file() and any(opts.output.iterdir()):
+        raise ConfigError(f"--output {opts.output} exists and is not a bundle; choose a new directory")
     if opts.eval_fold is not None and opts.eval_data is None:
         raise ConfigError("--eval-fold needs --eval-data SPECTROGRAMS.nc")
     if min(opts.calibration_windows, opts.parity_windows) < 1:
@@ -90,8 +89,9 @@ def _data(opts: QuantizeOptions, facts: RunFacts, label_names: list[str]):
     the parity windows come from."""
     source = opts.calibration or facts.input_path
     if source is None:
-        raise ConfigError(f"{opts.run_dir}/config.json does not say where its training data came from; "
-                          "pass --calibration SPECTROGRAMS.nc or an audio folder")
+        where = (f"was trained on {', '.join(map(str, facts.inputs))}, which is not here" if facts.inputs
+                 else "does not record its training data")
+        raise ConfigError(f"{opts.run_dir} {where}; pass --calibration SPECTROGRAMS.nc or an audio folder")
     n_calibration = opts.calibration_windows if opts.precision in UNROLLED_PRECISIONS else 0
     if opts.eval_data:
         calibration = sample_windows(source, facts.window_shape, facts.frontend, n_calibration) \
@@ -163,8 +163,8 @@ def quantize_run(opts: QuantizeOptions) -> dict:
         from audeep_edge.training.heads import load_head
 
         head, labels = load_head(opts.head_dir)
-    reference = deployable_model(load_encoder(opts.run_dir, unroll=False), head)
     calibration, windows, targets, where = _data(opts, facts, labels)
+    reference = deployable_model(load_encoder(opts.run_dir, unroll=False), head)
     graph = reference
     if opts.precision in UNROLLED_PRECISIONS:
         graph = deployable_model(load_encoder(opts.run_dir, unroll=True), head)
@@ -179,27 +179,30 @@ def quantize_run(opts: QuantizeOptions) -> dict:
         staging = work / "bundle"
         staging.mkdir()
         (staging / MODEL_FILE).write_bytes(model)
-
         expected = {k: np.asarray(v) for k, v in reference.predict(windows, verbose=0, batch_size=32).items()}
         report = {"precision": opts.precision, "model_bytes": len(model), "conversion_seconds": round(seconds, 1),
                   "data": where, **parity(expected, TfliteSignature(model).predict(windows), targets),
                   "ops": dict(sorted(flatbuffer.op_counts(model).items())),
                   "edgetpu": _edgetpu_report(model, staging, opts.precision)}
         (staging / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        classes = report.get("classes", {})
-        training = {"dataset": opts.data_name or facts.dataset, "license": opts.data_license, "run": opts.run_dir.name,
-                    "head": opts.head_dir.name if opts.head_dir else None,
-                    "accuracy": classes.get("accuracy_quantized"), "accuracy_float": classes.get("accuracy_float"),
-                    "accuracy_data": where if "accuracy_float" in classes else None}
         write_manifest(staging, name=opts.name or opts.output.name.removesuffix(".bundle"),
                        precision=opts.precision, frontend=facts.frontend, geometry=facts.geometry,
                        window_frames=facts.window_shape[0], embedding_size=expected["embedding"].shape[1],
                        labels=labels, input_dtype="int8" if opts.precision in UNROLLED_PRECISIONS else "float32",
-                       hop_seconds=opts.hop_seconds, training=training)
+                       hop_seconds=opts.hop_seconds, training=_training_record(opts, facts, report))
         if opts.output.exists():
             shutil.rmtree(opts.output)
         staging.rename(opts.output)
     return report
+
+
+def _training_record(opts: QuantizeOptions, facts: RunFacts, report: dict) -> dict:
+    """``bundle.json``'s ``training``: data name and license, run and head, accuracy (quantized and float)."""
+    classes = report.get("classes", {})
+    return {"dataset": opts.data_name or facts.dataset, "license": opts.data_license,
+            "run": opts.run_dir.resolve().name, "head": opts.head_dir.resolve().name if opts.head_dir else None,
+            "accuracy": classes.get("accuracy_quantized"), "accuracy_float": classes.get("accuracy_float"),
+            "accuracy_data": report["data"] if "accuracy_float" in classes else None}
 
 
 def _edgetpu_report(model: bytes, bundle_dir: Path, precision: str) -> dict:
@@ -244,7 +247,8 @@ def format_report(report: dict) -> str:
     if tpu.get("compiler"):
         c = tpu["compiler"]
         lines.append(f"edgetpu_compiler: {c['ops_on_tpu']} ops on the Edge TPU, {c['ops_on_cpu']} on the CPU "
-                     f"(exit status {c['returncode']})")
+                     f"(exit status {c['returncode']}); `audeep-edge adopt-edgetpu BUNDLE` makes it the bundle's model")
     elif "compile_command" in tpu:
-        lines.append(f"edgetpu_compiler is not installed; in the bundle directory run: {tpu['compile_command']}")
+        lines.append(f"edgetpu_compiler is not installed; in the bundle directory run `{tpu['compile_command']}`, "
+                     "then `audeep-edge adopt-edgetpu BUNDLE`")
     return "\n".join(lines)

@@ -94,5 +94,5 @@ def run_compiler(model_path: Path, out_dir: Path, timeout_s: float = 600) -> dic
         match = re.search(rf"Number of operations that will run on {where}:\s*(\d+)", text)
         return int(match.group(1)) if match else None
 
-    return {"command": compile_command(model_path, out_dir), "returncode": proc.returncode, "ops_on_tpu": count("Edge TPU"),
-            "ops_on_cpu": count("CPU"), "output": text[-4000:]}
+    return {"command": compile_command(model_path, out_dir), "returncode": proc.returncode,
+            "ops_on_tpu": count("Edge TPU"), "ops_on_cpu": count("CPU"), "output": text[-4000:]}
