@@ -38,6 +38,12 @@ class Embeddings:
     def classes(self) -> list[str]:
         return sorted(set(self.labels.tolist()))
 
+    @property
+    def recordings(self) -> np.ndarray:
+        """(N,) the Freesound recording each clip was cut from (``<fold>-<recording>-<take>.ogg``): clips of one
+        recording are alike, so calibration folds keep them together."""
+        return np.array([Path(c).name.split("-")[1] for c in self.clips])
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("embeddings (one of)")

@@ -1,12 +1,12 @@
 """Learner figures: wall time of an ESC-10-sized MLP evaluation, and ReLU vs linear output logits.
 
     .venv/bin/python benchmarks/learners_bench.py speed [--repeat 5 --epochs 400]
-    .venv/bin/python benchmarks/learners_bench.py logits [--spectrograms runs/esc10/spectrograms/esc-10-...nc]
+    .venv/bin/python benchmarks/learners_bench.py logits [--real-only] [--data FILE.nc ...]
 
 ``speed`` times ``evaluate`` on synthetic data the size of auDeep's fused ESC-10 representations (400 instances,
 4096 dimensions, 10 classes, 5 folds). ``logits`` cross-validates both output variants with the same seeds on
-synthetic data and, when given, on real ESC-10 features (per-band mean and standard deviation over time of a
-spectrogram file: 2 x mel bands dimensions). Load averages are printed because the figures depend on them.
+synthetic data and on the given data sets (representations as they are; spectrograms as per-band mean and
+standard deviation over time: 2 x mel bands dimensions). Load averages are printed because the figures depend on them.
 """
 
 from __future__ import annotations
@@ -36,12 +36,16 @@ def synthetic(instances=400, dim=4096, classes=10, folds=5, signal=0.01, seed=0)
     return features.astype(np.float32), labels, np.array([f"{i}.wav" for i in range(instances)]), cv
 
 
-def spectrogram_statistics(path):
-    """Real ESC-10 features: per-band mean and std over time of each spectrogram, class indices, files, folds."""
+def real_features(path):
+    """Features, class indices, files and folds of a labelled netCDF data set with CV folds.
+
+    Vectors (``generate`` output) are used as they are; spectrograms become per-band mean and std over time.
+    """
     from audeep_edge.dataset import load_dataset
 
     ds = load_dataset(path)
-    features = np.concatenate([ds.features.mean(axis=1), ds.features.std(axis=1)], axis=1)
+    features = ds.features if ds.features.ndim == 2 else \
+        np.concatenate([ds.features.mean(axis=1), ds.features.std(axis=1)], axis=1)
     names = sorted(ds.label_map, key=ds.label_map.get)
     labels = np.array([names.index(n) for n in ds.label_nominal])
     return features, labels, ds.filenames, ds.cv_folds
@@ -80,8 +84,8 @@ def tied_at_minimum(learner, features, labels, split) -> float:
 
 def run_logits(args) -> None:
     sets = {"synthetic 400x4096": synthetic()}
-    if args.spectrograms:
-        sets[f"ESC-10 band statistics ({args.spectrograms})"] = spectrogram_statistics(args.spectrograms)
+    for path in args.data:
+        sets[path] = real_features(path)
     print(f"load average before: {os.getloadavg()}")
     for name, (features, labels, files, cv) in sets.items():
         if args.real_only and name.startswith("synthetic"):
@@ -116,7 +120,8 @@ def main() -> None:
     speed.add_argument("--repeat", type=int, default=5)
     speed.add_argument("--epochs", type=int, default=400)
     logits = sub.add_parser("logits")
-    logits.add_argument("--spectrograms", help="netCDF spectrogram file of ESC-10 (real-data comparison)")
+    logits.add_argument("--data", nargs="*", default=[], metavar="NC",
+                        help="labelled netCDF files with CV folds: representations, or spectrograms (band statistics)")
     logits.add_argument("--repeat", type=int, default=3)
     logits.add_argument("--seed", type=int, default=0)
     logits.add_argument("--real-only", action="store_true", help="skip the synthetic set")

@@ -54,7 +54,7 @@ def evaluate(data: esc10_embeddings.Embeddings, folds: list[int], models: dict[s
             test = data.folds == fold
             for name, kwargs in models.items():
                 started = time.perf_counter()
-                baseline = fit_baseline(data.x[train], groups=data.clips[train], **kwargs)
+                baseline = fit_baseline(data.x[train], groups=data.recordings[train], **kwargs)
                 results[name]["fit_s"].append(time.perf_counter() - started)
                 raw = baseline.raw_scores(data.x[test])
                 score = baseline.score(data.x[test])

@@ -62,7 +62,8 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -n "$PREFIX" ]; then
-    mkdir -p "$PREFIX" && PREFIX=$(cd "$PREFIX" && pwd) || die "--prefix $PREFIX: cannot create it"
+    mkdir -p "$PREFIX" || die "--prefix $PREFIX: cannot create it"
+    PREFIX=$(cd "$PREFIX" && pwd)
 fi
 OPT=$PREFIX/opt/audeep-edge
 VENV=$OPT/venv

@@ -1,4 +1,4 @@
-"""``t-rae train|generate`` and ``f-rae generate`` end to end on real ESC-10 clips, and the GPU script on the JAX backend."""
+"""``t-rae train|generate`` and ``f-rae generate`` on real ESC-10 clips; the GPU script on JAX."""
 
 from __future__ import annotations
 

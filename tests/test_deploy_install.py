@@ -32,8 +32,8 @@ def install(*args: str | Path) -> subprocess.CompletedProcess:
 def offline_venv(prefix: Path) -> Path:
     venv = prefix / "opt" / "audeep-edge" / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = Path(subprocess.check_output([str(venv / "bin" / "python"), "-c",
-                                         "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.check_output([str(venv / "bin" / "python"), "-c", ask], text=True).strip())
     (site / "this-checkout-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv
 
@@ -64,8 +64,8 @@ def test_install_into_a_prefix_gives_a_working_cli_config_and_bundle(installed):
     venv = prefix / "opt" / "audeep-edge" / "venv"
     # install.sh ran the installed `audeep-edge --version` and `config check` itself
     assert f"install.sh: installed audeep-edge {audeep_edge.__version__}\n" in first.stdout
-    where = subprocess.check_output([str(venv / "bin" / "python"), "-c", "import audeep_edge; print(audeep_edge.__file__)"],
-                                    text=True, cwd=prefix)
+    ask = "import audeep_edge; print(audeep_edge.__file__)"
+    where = subprocess.check_output([str(venv / "bin" / "python"), "-c", ask], text=True, cwd=prefix)
     assert where.startswith(str(venv))
     state = prefix / "var" / "lib" / "audeep-edge"
     assert (state / "model.bundle" / "bundle.json").is_file()

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from stream_testing import TINY
+from stream_testing import TINY, read_jsonl
 from test_preprocess import cli
 
 from audeep_edge.bundle import load_bundle
@@ -104,3 +104,14 @@ def test_a_running_listen_learns_a_new_label_without_restarting(bundle, tone_wav
     assert head.poll() and head.labels(["Rain"]) == ["Rain", "beep"]
     assert cli(capsys, "enroll", "--bundle", bundle, "--remove", "beep")[0] == 0
     assert head.poll() and head.labels(["Rain"]) == ["Rain"]
+
+
+def test_listen_labels_the_enrolled_sound_right_after_enrolling(bundle, tone_wav, capsys):
+    assert cli(capsys, "enroll", "--bundle", bundle, "--label", "beep", "--file", tone_wav(freq=1000.0))[0] == 0
+    later = tone_wav("later.wav", seconds=2.0, freq=1000.0)
+    code, out, err = cli(capsys, "listen", "--bundle", bundle, "--file", later, "--broker", "none", "--jsonl", "-")
+    assert code == 0, err
+    lines = read_jsonl(out)
+    assert lines["info"][0]["labels"] == ["Dog bark", "Rain", "Rooster", "beep"]
+    assert lines["window"] and all(w["label"] == "beep" for w in lines["window"])
+    assert all("novelty" not in w for w in lines["window"])  # no baseline fitted: no score

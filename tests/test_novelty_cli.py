@@ -6,12 +6,13 @@ import shutil
 
 import numpy as np
 import pytest
-from stream_testing import TINY
+from stream_testing import TINY, read_jsonl
 from test_enroll_cli import one_error_line
 from test_preprocess import cli
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.commands.adapt import embed_audio
+from audeep_edge.errors import ModelError
 from audeep_edge.head.adaptation import Adaptation
 from audeep_edge.head.novelty import BASELINE_FILE, NoveltyConfig, load_baseline
 
@@ -51,7 +52,7 @@ def test_gmm_method(bundle, esc_mini, capsys):
 def test_listen_refuses_a_baseline_of_another_model(bundle, esc_mini, capsys):
     assert cli(capsys, "baseline", "fit", "--bundle", bundle, "--file", *sorted(esc_mini.glob("*/*.ogg"))[:2])[0] == 0
     b = load_bundle(bundle)
-    with pytest.raises(Exception, match="another model"):
+    with pytest.raises(ModelError, match="another model"):
         Adaptation(bundle, "0" * 64, b.embedding_size)
 
 
@@ -72,3 +73,13 @@ def test_too_little_or_corrupt_audio(bundle, tone_wav, tmp_path, capsys):
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
     one_error_line(*cli(capsys, "baseline", "fit", "--bundle", bundle, "--file", corrupt)[::2], "corrupt.wav")
     one_error_line(*cli(capsys, "baseline", "show", "--bundle", bundle)[::2], "baseline fit")
+
+
+def test_listen_publishes_the_novelty_score_once_a_baseline_exists(bundle, esc_mini, tone_wav, capsys):
+    rain = sorted((esc_mini / "002 - Rain").glob("*.ogg"))
+    assert cli(capsys, "baseline", "fit", "--bundle", bundle, "--file", *rain)[0] == 0
+    code, out, err = cli(capsys, "listen", "--bundle", bundle, "--file", rain[0], "--broker", "none", "--jsonl", "-",
+                         "--novelty-min-duration", "0")
+    assert code == 0, err
+    scores = [w["novelty"] for w in read_jsonl(out)["window"]]
+    assert len(scores) == 11 and all(0.0 <= s <= 1.0 for s in scores)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import firwin
+
+
+_BLOCK = 8192
+
+
+def _lowpass(numtaps: int, cutoff: float) -> np.ndarray:
+    """Kaiser (beta 5) windowed-sinc low-pass, unit DC gain: ``scipy.signal.firwin(numtaps, cutoff,
+    window=("kaiser", 5.0))`` in numpy alone (cutoff relative to Nyquist), so the runtime needs no scipy."""
+    m = np.arange(numtaps) - (numtaps - 1) / 2
+    h = cutoff * np.sinc(cutoff * m) * np.kaiser(numtaps, 5.0)
+    return h / h.sum()
 
 
 class StreamingResampler:
@@ -25,7 +35,7 @@ class StreamingResampler:
         self.up, self.down = int(fs_out) // g, int(fs_in) // g
         max_rate = max(self.up, self.down)
         self._half = 10 * max_rate
-        h = firwin(2 * self._half + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        h = _lowpass(2 * self._half + 1, 1.0 / max_rate) * self.up
         self._taps = -(-h.size // self.up)
         bank = np.zeros(self.up * self._taps)
         bank[: h.size] = h
@@ -41,8 +51,11 @@ class StreamingResampler:
         self._m = 0  # next output index
 
     def _emit(self, m_end: int) -> np.ndarray:
-        if m_end <= self._m:
-            return np.zeros(0)
+        # bounded work arrays: (outputs x taps) gathers of at most _BLOCK outputs at a time
+        parts = [self._emit_block(min(m_end, m0 + _BLOCK)) for m0 in range(self._m, m_end, _BLOCK)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _emit_block(self, m_end: int) -> np.ndarray:
         m = np.arange(self._m, m_end)
         p = m * self.down + self._half
         newest = p // self.up

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import get_window
 
 from audeep_edge.features.config import FrameGeometry
 from audeep_edge.features.mel import mel_filterbank
@@ -29,7 +27,8 @@ class StreamingFrontend:
         self.geometry = geometry
         self.pre_emphasis = pre_emphasis
         n = geometry.n_fft
-        window = get_window("hann", n, fftbins=True)  # periodic
+        # periodic Hann (scipy get_window("hann", n, fftbins=True)); numpy only, so the runtime needs no scipy
+        window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
         # density scaling of scipy's magnitude spectrum, squared, then auDeep's /N
         self._window = window
         self._scale = 1.0 / (geometry.fs * np.sum(window**2)) / n
@@ -67,7 +66,7 @@ class StreamingFrontend:
             return np.zeros((0, self.num_bands))
         frames = sliding_window_view(self._buffer[: (count - 1) * g.hop + g.n_fft], g.n_fft)[:: g.hop]
         frames = frames - frames.mean(axis=1, keepdims=True)
-        spectrum = scipy.fft.rfft(frames * self._window, axis=1)
+        spectrum = np.fft.rfft(frames * self._window, axis=1)
         power = (spectrum.real**2 + spectrum.imag**2) * self._scale
         self._buffer = self._buffer[count * g.hop :]
         self.frames_emitted += count

@@ -35,7 +35,7 @@ FALSE_ACCEPT = 0.05
 #: cosine similarity at which a window is as likely enrolled as not, when there is no baseline to calibrate on
 #: (measured for the ESC-10 t-RAE: ~5 % of other classes' clips reach it; docs/adaptation.md)
 ACCEPT_SIMILARITY = 0.7
-#: width of the sigmoid around ``accept``, in cosine units
+#: width of the sigmoid around ``accept``, in cosine units, when there is no baseline
 SHARPNESS = 0.05
 #: softmax temperature over the enrolled classes' similarities
 TEMPERATURE = 0.05
@@ -61,11 +61,13 @@ class EnrolledHead:
     ----------
     names : C class names. centroids : (C, D) unit vectors.
     accept : (C,) cosine similarity at which each class's membership is 0.5.
+    sharpness : (C,) width of each class's membership sigmoid, in cosine units.
     """
 
     names: tuple[str, ...]
     centroids: np.ndarray
     accept: np.ndarray
+    sharpness: np.ndarray
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
         """Cosine similarities [shape=(n, C)] of embeddings [shape=(n, D) or (D,)] to each centroid."""
@@ -77,7 +79,7 @@ class EnrolledHead:
 
     def membership(self, similarities: np.ndarray) -> np.ndarray:
         """Probability [shape=(n,)] that each window is one of the enrolled sounds (its best class's)."""
-        return (1.0 / (1.0 + np.exp(-(similarities - self.accept) / SHARPNESS))).max(axis=1)
+        return (1.0 / (1.0 + np.exp(-(similarities - self.accept) / self.sharpness))).max(axis=1)
 
     def combine(self, embeddings: np.ndarray, base_probabilities: np.ndarray | None = None) -> np.ndarray:
         """Probabilities over the trained labels followed by the enrolled ones [shape=(n, B + C)].
@@ -179,10 +181,14 @@ class Enrollment:
         centroids = np.stack([_unit_rows(_unit_rows(x).mean(axis=0)) for x in self._examples.values()])
         if negatives is None or len(negatives) == 0:
             accept = np.full(len(centroids), ACCEPT_SIMILARITY)
+            sharpness = np.full(len(centroids), SHARPNESS)
         else:
             sims = _unit_rows(np.asarray(negatives, np.float32)) @ centroids.T
             accept = np.quantile(sims, 1.0 - FALSE_ACCEPT, axis=0)
-        return EnrolledHead(names=tuple(self.names), centroids=centroids.astype(np.float32), accept=accept)
+            # membership 0.5 at the (1 - FALSE_ACCEPT) quantile of ordinary windows, 0.05 at their 3rd quartile
+            sharpness = np.maximum((accept - np.quantile(sims, 0.75, axis=0)) / np.log(19.0), 1e-3)
+        return EnrolledHead(names=tuple(self.names), centroids=centroids.astype(np.float32), accept=accept,
+                            sharpness=sharpness)
 
     def save(self) -> Path:
         """Write ``enrolled.npz`` atomically (a running ``listen`` reloads it) and its readable index."""

@@ -20,7 +20,8 @@ def pack(nc_file: str | Path, output_dir: str | Path) -> Path:
     ds = load_dataset(nc_file)
     target = Path(output_dir) / f"{Path(nc_file).stem}.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(target, features=ds.features.astype(np.float16), frontend=np.array(ds.attrs.get("frontend", "")),
+    np.savez_compressed(target, features=ds.features.astype(np.float16),
+                        frontend=np.array(ds.attrs.get("frontend", "")),
                         filenames=np.array([str(f) for f in ds.filenames]))
     return target
 

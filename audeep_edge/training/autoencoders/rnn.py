@@ -219,8 +219,9 @@ class RecurrentDecoder(keras.layers.Layer):
                 if training:
                     seq = self.dropout(seq, training=True)
                 seq = rnn(seq, initial_state=initial[1][layer], training=training)
-            seq = ops.flip(seq, axis=1)
-            side = [self.dropout(seq, training=True) if training else seq]
+                if training:
+                    seq = self.dropout(seq, training=True)
+            side = [ops.flip(seq, axis=1)]
         flags, masks = self._step_noise(shape[0], shape[1], teacher.dtype, training)
         forward_initial = [s for layer_states in initial[0] for s in layer_states]
         forward_initial.append(ops.zeros_like(teacher[:, 0, :]))
