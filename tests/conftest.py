@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -96,3 +97,21 @@ def tone_wav(tmp_path: Path):
         return write_tone(tmp_path / name, **kwargs)
 
     return make
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """Run the real ``audeep-edge`` entry point in this process: (exit status, stdout, stderr).
+
+    ``capsys`` None: output is not captured (returned as empty strings)."""
+    from audeep_edge.cli import main
+
+    sys.argv = ["audeep-edge", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    if capsys is None:
+        return code, "", ""
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

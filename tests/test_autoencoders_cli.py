@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli
 
-from audeep_edge.cli import main
 from audeep_edge.dataset import load_dataset
 from audeep_edge.dataset.parsers import get_parser
 from audeep_edge.dataset.preprocess import preprocess
@@ -26,15 +26,6 @@ ESC_MINI = ROOT / "tests" / "data" / "esc_mini"
 TINY = ["--num-units", "8", "--batch-size", "8", "--seed", "0"]
 
 
-def cli(capsys, *args) -> tuple[int, str]:
-    """Run the real entry point in this process: (exit status, stderr)."""
-    sys.argv = ["audeep-edge", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +48,7 @@ def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_
     assert config["frontend"] == source.frontend and config["input_shape"] == [24, 16]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0002.weights.h5"]
 
-    code, err = cli(capsys, *args)                                   # never overwrite a run
+    code, _, err = cli(capsys, *args)                                   # never overwrite a run
     assert code == 2 and "--continue" in err.splitlines()[-1] and err.splitlines()[-1].startswith("error: ")
 
     out = tmp_path / "representations.nc"
@@ -77,7 +68,7 @@ def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_
     row = list(source.filenames).index(next(f for f in source.filenames if f.endswith("1-17367-A.ogg")))
     assert np.allclose(load_dataset(one_clip).features[0], generated.features[row], atol=1e-5)
 
-    code, err = cli(capsys, "f-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)
+    code, _, err = cli(capsys, "f-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)
     assert code == 2 and "t-rae generate" in err
 
 

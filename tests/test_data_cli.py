@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_dataset_model import sample_set
-from test_preprocess import cli, problems
+from conftest import cli
+from test_preprocess import problems
 
 from audeep_edge.dataset import DataSet, load_dataset
 

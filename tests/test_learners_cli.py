@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from test_learners import blobs
-from test_preprocess import cli
+from conftest import cli
 
 from audeep_edge.dataset import DataSet
 from audeep_edge.training.heads import load_head, read_head_info

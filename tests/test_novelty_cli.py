@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from stream_testing import TINY, read_jsonl
 from test_enroll_cli import one_error_line
-from test_preprocess import cli
+from conftest import cli
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.commands.adapt import embed_audio

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli
 from test_parsers import audio  # noqa: F401  (fixture: short tones at relative paths)
 
-from audeep_edge.cli import main
 from audeep_edge.dataset import load_dataset
 from audeep_edge.dataset.parsers import get_parser
 from audeep_edge.dataset.preprocess import preprocess
@@ -23,16 +23,6 @@ TUTORIAL = ["--window-width", "0.08", "--window-overlap", "0.04", "--mel-spectru
             "--clip-below", "-60"]
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """Run the real entry point in this process: (exit status, stdout, stderr)."""
-    sys.argv = ["audeep-edge", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def problems(stderr: str) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.cli import main
-from audeep_edge.errors import ModelError
+from audeep_edge.errors import DataError, ModelError
 
 pytest.importorskip("tensorflow")
 T, F = 20, 16
@@ -227,6 +227,20 @@ def test_a_converter_exception_in_the_child_is_reported(tmp_path):
     with pytest.raises(ModelError, match="TFLite conversion to dynamic failed: ") as info:
         convert_in_child(tmp_path / "no-saved-model", "dynamic", None)
     assert "\n" not in str(info.value)
+
+
+def test_calibration_windows_come_from_audio_through_the_runs_front_end(tiny):
+    from audeep_edge.training.quantize.bundler import run_facts
+    from audeep_edge.training.quantize.windows import sample_windows
+
+    nc, run, _ = tiny
+    facts = run_facts(run)
+    assert facts.input_path == nc and facts.window_shape == (T, F) and facts.geometry.n_fft == 3528
+    windows = sample_windows(ESC_MINI, facts.window_shape, facts.frontend, 20)
+    assert windows.shape == (20, T, F) and windows.dtype == np.float32
+    assert windows.min() >= -1 and windows.max() <= 1
+    with pytest.raises(DataError, match="holds windows of shape"):
+        sample_windows(ESC_MINI, (T + 1, F), facts.frontend, 5)
 
 
 @pytest.mark.parametrize("args, message", [

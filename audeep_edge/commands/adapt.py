@@ -68,10 +68,43 @@ class _Collector:
         pass
 
 
+class _PaddedClip:
+    """A file shorter than one window, zero-padded on both sides to one window plus one frame, as training pads
+    short clips to its fixed length (``--fixed-length``, centred), so a 2 s recording of a doorbell can still be
+    enrolled with a 5 s-window model."""
+
+    overruns = 0
+    queue_depth = 0
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        from audeep_edge.audio import read_audio
+        from audeep_edge.features import fix_length
+
+        samples, fs = read_audio(path)
+        self.name, self.sample_rate, self.channels = f"--file {path}", fs, samples.shape[1]
+        self._samples = fix_length(samples, int(np.ceil(seconds * fs)), center=True).astype(np.float32)
+
+    def blocks(self, stop):
+        from audeep_edge.sources import AudioBlock
+
+        yield AudioBlock(self._samples, time.monotonic())
+
+
+def _file_source(path: Path, window_seconds: float):
+    from audeep_edge.sources import FileSource
+
+    source = FileSource(path)
+    if source.duration >= window_seconds:
+        return source
+    log.info("%s: %.2f s is shorter than one %.2f s window: zero-padded", path, source.duration, window_seconds)
+    return _PaddedClip(path, window_seconds)
+
+
 def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | None = None,
                 device: str | None = None, hop: float | None = None, threads: int = 1,
                 delegate: str = "none") -> Embedded:
-    """Stream files (each from its start) or ``seconds`` of microphone audio through the bundle's model.
+    """Stream files (each from its start; one shorter than a window is zero-padded to one) or ``seconds`` of
+    microphone audio through the bundle's model.
 
     Parameters
     ----------
@@ -81,12 +114,12 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
 
     Raises
     ------
-    ConfigError : no audio asked for. AudioError : unreadable audio, or less than one window of it.
+    ConfigError : no audio asked for. AudioError : unreadable or empty audio.
     """
     from audeep_edge.encoder import Encoder
     from audeep_edge.pipeline import Pipeline, WindowAnalyzer, Windower
     from audeep_edge.pipeline.assemble import hop_frames
-    from audeep_edge.sources import FileSource, MicrophoneSource
+    from audeep_edge.sources import MicrophoneSource
 
     if not files and seconds is None:
         raise ConfigError("no audio: pass --file FILE, or --seconds N to record from the microphone")
@@ -96,7 +129,8 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
     step = hop_frames(g, hop or bundle.hop_seconds)
     window_samples = (bundle.window_frames - 1) * g.hop + g.n_fft
     if files:
-        sources, max_windows = [FileSource(f) for f in files], None
+        padded = (window_samples + g.hop) / g.fs
+        sources, max_windows = [_file_source(f, padded) for f in files], None
     else:
         if seconds * g.fs < window_samples:
             raise AudioError(f"--seconds {seconds:g} is shorter than one {window_samples / g.fs:.2f} s window")
