@@ -179,7 +179,8 @@ def _file_list(files: list[Path] | None, more: list[Path] | None) -> list[Path]:
 
 def _describe_source(files: list[Path] | None, seconds: float | None, device: str | None) -> str:
     if files:
-        return ", ".join(str(f) for f in files)
+        shown = ", ".join(str(f) for f in files[:3])
+        return shown if len(files) <= 3 else f"{shown}, ... ({len(files)} files)"
     return f"microphone {device or 'default'}, {seconds:g} s"
 
 
@@ -210,10 +211,9 @@ def baseline_fit(
     """Fit the reference of normal sound (bundle/baseline.npz) from files or the microphone."""
     from audeep_edge.head.novelty import BASELINE_FILE, METHODS, fit_baseline
 
-    files = _file_list(files, more_files)
-
     if method not in METHODS:
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    files = _file_list(files, more_files)
     bundle = _load_bundle(bundle_path)
     audio = embed_audio(bundle, files=files, seconds=seconds, device=device, hop=hop, threads=threads,
                         delegate=delegate)

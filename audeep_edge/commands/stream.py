@@ -139,7 +139,7 @@ def run_listen(cfg: ListenConfig) -> None:
              info["window_seconds"], info["hop_seconds"], source.name)
     stop = threading.Event()
     with _stop_on_signals(stop), contextlib.ExitStack() as stack:  # a signal while starting: stop at once
-        sinks = _open_sinks(cfg, info, stack)
+        sinks = _open_sinks(cfg, info, stack, novelty=adaptation.has_baseline)
         summary = build_pipeline(cfg, bundle, encoder, source, sinks, adaptation).run(stop)
     log.info("%d windows from %.1f s of audio; RTF %.4f, latency p50 %.1f ms, p99 %.1f ms; %d overruns",
              summary.windows, summary.audio_seconds, summary.rtf, *_percentiles_ms(summary.latencies),
@@ -152,7 +152,7 @@ def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
     return percentile_ms(latencies, 50) or 0.0, percentile_ms(latencies, 99) or 0.0
 
 
-def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack) -> list:
+def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack, *, novelty: bool = False) -> list:
     """JSONL, MQTT (with an embedded broker when no --broker is given) and the dashboard; closed by ``stack``
     in reverse order, so the MQTT sink flushes and says ``offline`` before the embedded broker stops."""
     sinks = []
@@ -176,7 +176,7 @@ def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack) -> l
         typer.echo(f"embedded MQTT broker on {url} (watch: mosquitto_sub -h {embedded.host} -p {embedded.port} "
                    f"-t '{settings.topic_prefix}/#' -v)", err=True)
         settings = MqttSettings(url=url, **cfg.mqtt_options())
-    mqtt_sink = MqttSink(settings, cfg.device_id, info)
+    mqtt_sink = MqttSink(settings, cfg.device_id, info, novelty=novelty)  # HA announces the novelty sensor
     stack.callback(mqtt_sink.close)
     if not mqtt_sink.wait_connected(CONNECT_WAIT_S):  # raises BrokerError for refused credentials
         log.warning("%s; buffering until it is reachable", mqtt_sink.last_error or f"no answer from {settings.address}")
