@@ -12,28 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli
 
 from audeep_edge.bundle import load_bundle
-from audeep_edge.cli import main
 from audeep_edge.errors import DataError, ModelError
 
 pytest.importorskip("tensorflow")
 T, F = 20, 16
 ESC_MINI = Path(__file__).parent / "data" / "esc_mini"
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """Run the real entry point in this process: (exit status, stdout, stderr); capsys None: not captured."""
-    sys.argv = ["audeep-edge", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    if capsys is None:
-        return code, "", ""
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,11 @@ def convert_saved_model(saved_model_dir: str, precision: str, calibration: np.nd
     """Convert in this process. ``calibration`` [shape=(N, T, F)] float32 is needed for int8 / edgetpu.
 
     float32: as trained; float16: float16 weights; dynamic: int8 weights, float activations; int8 and
-    edgetpu: int8 weights, activations, input and output. With float input/output the quantiser leaves the
-    first time step's gate SPLIT in float (one of its outputs is dead because the initial state is zero);
-    with int8 input/output every op is int8. The runtime (de)quantises with the tensors' scale and zero point.
-    Per-channel weight scales are off for the integer precisions: on an unrolled graph they are stored per
-    time step and bloat the file without measurable gain (docs/quantize.md).
+    edgetpu: int8 weights, activations, input and output (no float QUANTIZE/DEQUANTIZE at the edges; the
+    runtime (de)quantises with the tensors' scale and zero point). Per-channel weight scales are off for the
+    integer precisions: the unrolled graph repeats them per time step and they gave no better agreement
+    (docs/quantize.md). The converter may still leave a data-movement op in float; see
+    :func:`~audeep_edge.training.quantize.flatbuffer.requantize_float_islands`.
     """
     import tensorflow as tf
 
