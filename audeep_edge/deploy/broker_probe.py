@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from audeep_edge.sinks.mqtt import PROTOCOLS, REFUSAL_HINTS, MqttSettings
+from audeep_edge.errors import ConfigError
+from audeep_edge.sinks.mqtt import PROTOCOLS, REFUSAL_HINTS, MqttSettings, configure_tls
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,14 @@ def probe_broker(settings: MqttSettings, timeout: float = 3.0) -> ProbeResult:
     start = time.monotonic()
     try:
         if address.tls:
-            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                           certfile=str(settings.cert_file) if settings.cert_file else None,
-                           keyfile=str(settings.key_file) if settings.key_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED)
-            client.tls_insecure_set(settings.tls_insecure)
+            configure_tls(client, settings)  # the sink's own TLS set-up, so doctor checks what listen uses
         client.connect(address.host, address.port, keepalive=settings.keepalive)
         while not answers and time.monotonic() - start < timeout:
             client.loop(timeout=0.05)
     except (OSError, ValueError) as exc:  # refused, unreachable, unknown host, TLS failure, timeout
         return ProbeResult(False, f"cannot reach {address}: {_reason(exc)}")
+    except ConfigError as exc:  # unusable TLS files
+        return ProbeResult(False, f"cannot reach {address}: {exc}")
     finally:
         client.disconnect()
         client.loop(timeout=0.05)  # writes the DISCONNECT, after which paho closes the socket

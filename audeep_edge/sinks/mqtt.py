@@ -204,6 +204,27 @@ class _PahoClient(mqtt.Client):
             raise
 
 
+def configure_tls(client: mqtt.Client, settings: MqttSettings) -> None:
+    """Set up TLS on ``client`` from the settings' CA/cert/key files (system CAs when none is given).
+
+    Raises
+    ------
+    ConfigError : a TLS file is missing or unusable.
+    """
+    try:
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None,
+            certfile=str(settings.cert_file) if settings.cert_file else None,
+            keyfile=str(settings.key_file) if settings.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    except (ssl.SSLError, OSError) as exc:
+        files = ", ".join(f"{flag(n)} {getattr(settings, n)}" for n in ("ca_file", "cert_file", "key_file")
+                          if getattr(settings, n))
+        raise ConfigError(f"TLS files ({files or 'system CAs'}) are unusable: {exc}") from None
+    client.tls_insecure_set(settings.tls_insecure)
+
+
 class MqttSink:
     """Publishes schema v1 messages to ``<topic_prefix>/<device_id>/{status,info,window,health,event}``.
 
@@ -455,7 +476,7 @@ class MqttSink:
         if username is not None:
             client.username_pw_set(username, password)
         if self._address.tls:
-            self._configure_tls(client)
+            configure_tls(client, settings)
         client.will_set(f"{self._base}/status", "offline", qos=CONTROL_QOS, retain=settings.retain_status)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(settings.max_inflight)
@@ -466,20 +487,6 @@ class MqttSink:
         client.on_message = self._on_message
         return client
 
-    def _configure_tls(self, client: mqtt.Client) -> None:
-        settings = self.settings
-        try:
-            client.tls_set(
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                certfile=str(settings.cert_file) if settings.cert_file else None,
-                keyfile=str(settings.key_file) if settings.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (ssl.SSLError, OSError) as exc:
-            files = ", ".join(f"{flag(n)} {getattr(settings, n)}" for n in ("ca_file", "cert_file", "key_file")
-                              if getattr(settings, n))
-            raise ConfigError(f"TLS files ({files or 'system CAs'}) are unusable: {exc}") from None
-        client.tls_insecure_set(settings.tls_insecure)
 
     def _on_log(self, client, userdata, level: int, text: str) -> None:
         # paho logs packets (never the password) and errors caught in callbacks. Its network loop also
