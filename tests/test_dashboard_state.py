@@ -123,13 +123,13 @@ def test_server_folds_a_real_fleet_with_a_multi_level_prefix(mosquitto):
         client = mqtt.Client(CallbackAPIVersion.VERSION2)
         client.connect(mosquitto.host, mosquitto.port)
         client.loop_start()
-        vector = np.arange(8, dtype="<f2")
+        vector = np.arange(8, dtype="<f2")  # scaled by 1..2 per publish: float16 must not overflow
         deadline = time.monotonic() + 20
         snapshot = {"devices": []}
         while not snapshot["devices"] or not snapshot["devices"][0]["map"]["points"]:
             assert time.monotonic() < deadline, snapshot
             client.publish("home/audeep/attic/window", window(
-                int(time.monotonic() * 10), embedding_b64=base64.b64encode((vector * time.monotonic()).tobytes()).decode(),
+                int(time.monotonic() * 10), embedding_b64=base64.b64encode((vector * (1 + time.monotonic() % 1)).tobytes()).decode(),
                 embedding_dtype="float16"), qos=1).wait_for_publish(5)
             time.sleep(0.3)
             with urllib.request.urlopen(server.url + "api/state", timeout=5) as response:
