@@ -34,7 +34,6 @@ def toy_spectrograms(n: int = 32, seed: int = 0) -> np.ndarray:
     (TimeAutoencoderConfig(num_layers=2, num_units=8, bidirectional_encoder=True), 16),
     (TimeAutoencoderConfig(num_layers=1, num_units=8, cell="LSTM", bidirectional_encoder=True,
                            bidirectional_decoder=True, feed_previous_prob=0.5, encoder_noise=0.2), 32),
-    (TimeAutoencoderConfig(num_layers=2, num_units=8, bidirectional_decoder=True, legacy_decoder=True), 32),
     (FrequencyAutoencoderConfig(num_units=8, cell="LSTM", freq_window_width=8, freq_window_overlap=4,
                                 bidirectional_decoder=True), 32),
     (FrequencyTimeAutoencoderConfig(num_f_units=8, num_t_units=8, freq_window_width=8, freq_window_overlap=4,
@@ -59,14 +58,10 @@ def test_sample_recipe_representation_is_1024():
     assert TimeAutoencoderConfig(num_layers=2, num_units=256).representation_size() == 512
 
 
-@pytest.mark.parametrize("bidirectional, legacy, first_affected", [
-    (True, False, 1),     # corrected: the backward stack reads zeros, the forward one target t-1
-    (False, False, 1),    # single shift: target t is the input at t+1
-    (False, True, 2),     # auDeep's feed-previous decoder: double shift
-    (True, True, None),   # auDeep's bidirectional decoder sees the frame it reconstructs (and all later ones)
-])
-def test_decoder_output_at_t_depends_on_target_t_only_in_legacy_mode(bidirectional, legacy, first_affected):
-    config = TimeAutoencoderConfig(num_units=8, bidirectional_decoder=bidirectional, legacy_decoder=legacy)
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_decoder_output_at_t_does_not_depend_on_target_t(bidirectional):
+    """The forward stack reads target t-1 at step t (a single shift); a backward stack reads zeros."""
+    config = TimeAutoencoderConfig(num_units=8, bidirectional_decoder=bidirectional)
     model = build_autoencoder(config, (T, F))
     rng = np.random.default_rng(1)
     z = np.tanh(rng.standard_normal((2, config.representation_size()))).astype(np.float32)
@@ -75,24 +70,8 @@ def test_decoder_output_at_t_depends_on_target_t_only_in_legacy_mode(bidirection
     perturbed = targets.copy()
     perturbed[:, t] = -perturbed[:, t]
     change = np.abs(np.asarray(model.decode(z, perturbed)) - np.asarray(model.decode(z, targets))).max(axis=(0, 2))
-    if first_affected is None:
-        assert np.all(change[:t + 1] > 1e-4)
-    else:
-        assert np.all(change[:t + first_affected] == 0.0)
-        assert change[t + first_affected] > 1e-4
-
-
-@pytest.mark.parametrize("legacy", [False, True])
-def test_frequency_decoder_reads_the_frame_only_in_legacy_mode(legacy):
-    """Corrected f-RAE: the reconstruction depends on the input only through its representation."""
-    config = FrequencyAutoencoderConfig(num_units=8, freq_window_width=8, freq_window_overlap=4,
-                                        legacy_decoder=legacy)
-    model = build_autoencoder(config, (T, F))
-    windows = model._windows(toy_spectrograms(2))
-    codes = model._frame_codes(windows, False)
-    changed = not np.array_equal(np.asarray(model.decode(codes, windows)),
-                                 np.asarray(model.decode(codes, np.asarray(windows) * 0.5)))
-    assert changed == legacy
+    assert np.all(change[:t + 1] == 0.0)
+    assert change[t + 1] > 1e-4
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,15 @@ def test_t_rae_train_then_generate_from_netcdf_and_from_audio(spectrograms, tmp_
     code, _, err = cli(capsys, "f-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)
     assert code == 2 and "t-rae generate" in err
 
+    config["architecture"]["legacy_decoder"] = False           # runs from before --legacy-decoder was removed
+    (run / "config.json").write_text(json.dumps(config))
+    assert cli(capsys, "t-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)[0] == 0
+    config["architecture"]["legacy_decoder"] = True
+    (run / "config.json").write_text(json.dumps(config))
+    code, _, err = cli(capsys, "t-rae", "generate", "--model-dir", run, "--input", spectrograms, "--output", out)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert "--legacy-decoder" in err and "removed in favour of the corrected decoder; retrain the run" in err
+
 
 def test_f_rae_generate_writes_one_vector_per_frame(spectrograms, tmp_path, capsys):
     source = load_dataset(spectrograms)

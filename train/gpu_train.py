@@ -42,7 +42,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-prob", type=float, default=0.8)
     parser.add_argument("--num-layers", type=int, default=2)
     parser.add_argument("--num-units", type=int, default=256)
-    parser.add_argument("--legacy-decoder", action="store_true", help="auDeep's leaking decoder inputs")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N instances (smoke tests)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep-checkpoints", action="store_true")
@@ -64,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         sys.exit(f"error: --data {args.data}: no .npz files (make them with audeep_edge.training.gpu_pack)")
     config = TimeAutoencoderConfig(num_layers=args.num_layers, num_units=args.num_units, cell="GRU",
-                                   bidirectional_decoder=True, keep_prob=args.keep_prob,
-                                   legacy_decoder=args.legacy_decoder)
+                                   bidirectional_decoder=True, keep_prob=args.keep_prob)
     options = TrainingOptions(batch_size=args.batch_size, num_epochs=args.epochs, learning_rate=args.learning_rate,
                               checkpoints_to_keep=1, seed=args.seed)
     summary = {"backend": keras.backend.backend(), "keras": keras.__version__, "device": device_description(),

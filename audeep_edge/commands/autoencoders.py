@@ -38,8 +38,6 @@ CONTINUE = typer.Option(False, "--continue", help="Resume the run from its last 
 CELL = typer.Option(Cell.GRU, "--cell", case_sensitive=False, help="Recurrent cell.")
 KEEP_PROB = typer.Option(0.8, "--keep-prob", help="Keep probability of the dropout on every layer's input "
                          "and output.")
-LEGACY_DECODER = typer.Option(False, "--legacy-decoder", help="auDeep's decoder inputs, which let the decoder "
-                              "see the frames it reconstructs (to measure that leak only).")
 SEED = typer.Option(None, "--seed", help="Random seed (default: not reproducible, as auDeep).")
 NUM_LAYERS = typer.Option(1, "--num-layers", min=1, help="Recurrent layers of the encoder and of the decoder.")
 NUM_UNITS = typer.Option(16, "--num-units", min=1, help="Units per recurrent layer.")
@@ -103,7 +101,6 @@ def t_rae_train(
     num_layers: int = NUM_LAYERS, num_units: int = NUM_UNITS, cell: Cell = CELL,
     bidirectional_encoder: bool = BI_ENCODER, bidirectional_decoder: bool = BI_DECODER,
     keep_prob: float = KEEP_PROB, encoder_noise: float = ENCODER_NOISE, feed_previous_prob: float = FEED_PREVIOUS,
-    legacy_decoder: bool = LEGACY_DECODER,
 ) -> None:
     """Train a time-recurrent autoencoder (one representation per spectrogram)."""
     from audeep_edge.training.autoencoders.config import TimeAutoencoderConfig
@@ -111,8 +108,7 @@ def t_rae_train(
     config = TimeAutoencoderConfig(num_layers=num_layers, num_units=num_units, cell=cell.value,
                                    bidirectional_encoder=bidirectional_encoder,
                                    bidirectional_decoder=bidirectional_decoder, keep_prob=keep_prob,
-                                   encoder_noise=encoder_noise, feed_previous_prob=feed_previous_prob,
-                                   legacy_decoder=legacy_decoder)
+                                   encoder_noise=encoder_noise, feed_previous_prob=feed_previous_prob)
     _train(config, [*input_file, *(more_inputs or [])], run_name, batch_size, num_epochs, learning_rate,
            checkpoints_to_keep, resume, seed)
 
@@ -126,7 +122,6 @@ def f_rae_train(
     bidirectional_encoder: bool = BI_ENCODER, bidirectional_decoder: bool = BI_DECODER,
     keep_prob: float = KEEP_PROB, encoder_noise: float = ENCODER_NOISE, feed_previous_prob: float = FEED_PREVIOUS,
     freq_window_width: int = WINDOW_WIDTH, freq_window_overlap: int = WINDOW_OVERLAP,
-    legacy_decoder: bool = LEGACY_DECODER,
 ) -> None:
     """Train a frequency-recurrent autoencoder (one representation per spectrogram frame)."""
     from audeep_edge.training.autoencoders.config import FrequencyAutoencoderConfig
@@ -136,7 +131,7 @@ def f_rae_train(
                                         bidirectional_decoder=bidirectional_decoder, keep_prob=keep_prob,
                                         encoder_noise=encoder_noise, feed_previous_prob=feed_previous_prob,
                                         freq_window_width=freq_window_width,
-                                        freq_window_overlap=freq_window_overlap, legacy_decoder=legacy_decoder)
+                                        freq_window_overlap=freq_window_overlap)
     _train(config, [*input_file, *(more_inputs or [])], run_name, batch_size, num_epochs, learning_rate,
            checkpoints_to_keep, resume, seed)
 
@@ -160,7 +155,6 @@ def ft_rae_train(
     f_feed_previous_prob: float = typer.Option(0.0, "--f-feed-previous-prob"),
     t_feed_previous_prob: float = typer.Option(0.0, "--t-feed-previous-prob"),
     freq_window_width: int = WINDOW_WIDTH, freq_window_overlap: int = WINDOW_OVERLAP,
-    legacy_decoder: bool = LEGACY_DECODER,
 ) -> None:
     """Train a frequency-time autoencoder (one representation per spectrogram)."""
     from audeep_edge.training.autoencoders.config import FrequencyTimeAutoencoderConfig
@@ -172,7 +166,7 @@ def ft_rae_train(
         bidirectional_t_decoder=bidirectional_t_decoder, f_encoder_noise=f_encoder_noise,
         t_encoder_noise=t_encoder_noise, f_feed_previous_prob=f_feed_previous_prob,
         t_feed_previous_prob=t_feed_previous_prob, freq_window_width=freq_window_width,
-        freq_window_overlap=freq_window_overlap, legacy_decoder=legacy_decoder)
+        freq_window_overlap=freq_window_overlap)
     _train(config, [*input_file, *(more_inputs or [])], run_name, batch_size, num_epochs, learning_rate,
            checkpoints_to_keep, resume, seed)
 

@@ -56,7 +56,6 @@ class AutoencoderConfig:
     model_type: ClassVar[str]
     cell: str = "GRU"
     keep_prob: float = 0.8
-    legacy_decoder: bool = False
 
     def __post_init__(self) -> None:
         _check(self.cell in CELLS, "--cell", f"must be GRU or LSTM, got {self.cell!r}")
@@ -194,12 +193,18 @@ MODEL_CONFIGS: dict[str, type[AutoencoderConfig]] = {
 def config_from_dict(model_type: str, options: dict[str, Any]) -> AutoencoderConfig:
     """Rebuild a configuration stored by :meth:`AutoencoderConfig.to_dict`.
 
+    Runs made before ``legacy_decoder`` was removed store it: ``false`` is dropped, ``true`` is refused.
+
     Raises
     ------
-    ConfigError : unknown model type or option.
+    ConfigError : unknown model type or option, or a run trained with the removed legacy decoder.
     """
     if model_type not in MODEL_CONFIGS:
         raise ConfigError(f"unknown autoencoder type {model_type!r}; expected one of {', '.join(MODEL_CONFIGS)}")
+    options = dict(options)
+    if options.pop("legacy_decoder", False):
+        raise ConfigError(f"{model_type}: trained with auDeep's leaking --legacy-decoder, which was removed in "
+                          "favour of the corrected decoder; retrain the run")
     cls = MODEL_CONFIGS[model_type]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)

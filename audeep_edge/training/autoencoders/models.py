@@ -2,8 +2,7 @@
 
 All models take spectrograms ``x`` of shape ``(B, T, F)`` in [-1, 1] and reconstruct auDeep's targets
 (``x`` reversed in time, in frequency, or both) under an RMSE loss. Decoders never see the frame they
-reconstruct; ``legacy_decoder`` restores auDeep's leaking inputs (spec §4.1–4.4) so that the leak can be
-measured.
+reconstruct: auDeep's inputs let them (spec §4.1–4.4), which gave a worse representation.
 """
 
 from __future__ import annotations
@@ -16,15 +15,21 @@ from audeep_edge.training.autoencoders.config import (AutoencoderConfig, Frequen
 from audeep_edge.training.autoencoders.rnn import RecurrentDecoder, RecurrentEncoder
 
 
-def shift_right(seq, steps: int):
-    """``(B, S, D)`` delayed by ``steps``: zeros first, the last ``steps`` entries dropped."""
-    return ops.pad(seq[:, :-steps], ((0, 0), (steps, 0), (0, 0)))
+def shift_right(seq):
+    """``(B, S, D)`` delayed by one step: zeros first, the last entry dropped."""
+    return ops.pad(seq[:, :-1], ((0, 0), (1, 0), (0, 0)))
 
 
 def frequency_windows(x, num_windows: int, step: int, width: int):
     """Frames ``(B, T, F)`` as sequences of frequency windows ``(B·T, num_windows, width)`` (spec §4.3)."""
     windows = ops.stack([x[:, :, k * step:k * step + width] for k in range(num_windows)], axis=2)
     return ops.reshape(windows, (-1, num_windows, width))
+
+
+def zero_windows(codes, num_windows: int, width: int):
+    """Zero decoder inputs ``(B', num_windows, width)`` for ``codes`` ``(B', D)``: the frequency decoders are
+    conditioned on their state only."""
+    return ops.zeros((ops.shape(codes)[0], num_windows, width), codes.dtype)
 
 
 def rmse(targets, reconstruction):
@@ -63,8 +68,7 @@ class TimeAutoencoder(Autoencoder):
         self.representation = keras.layers.Dense(config.representation_size(), activation="tanh",
                                                  name="representation")
         self.decoder = RecurrentDecoder(config.decoder, self.spectrogram_shape[1], keep_prob=config.keep_prob,
-                                        feed_previous_prob=config.feed_previous_prob,
-                                        leak_backward=config.legacy_decoder, name="decoder")
+                                        feed_previous_prob=config.feed_previous_prob, name="decoder")
 
     def build(self, input_shape):
         config, (num_frames, num_bands) = self.ae_config, self.spectrogram_shape
@@ -80,10 +84,8 @@ class TimeAutoencoder(Autoencoder):
 
     def decode(self, representation, targets, training=False):
         """Reconstruction ``(B, T, F)`` of ``targets`` from ``representation`` ``(B, D)`` (teacher forcing)."""
-        config = self.ae_config
-        # The decoder input at step t is target t-1. auDeep's feed-previous decoder shifted twice (t-2).
-        shift = 2 if config.legacy_decoder and not config.bidirectional_decoder else 1
-        return self.decoder(representation, shift_right(targets, shift), training=training)
+        # The decoder input at step t is target t-1 (auDeep's feed-previous decoder shifted twice, to t-2).
+        return self.decoder(representation, shift_right(targets), training=training)
 
     def call(self, x, training=False):
         return self.decode(self.encode(x, training=training), self.targets(x), training=training)
@@ -93,8 +95,7 @@ class FrequencyAutoencoder(Autoencoder):
     """f-RAE (spec §4.3): every frame is a sequence of frequency windows; one vector per frame.
 
     The decoder is conditioned on the representation only (zero inputs, or its own previous output with
-    ``feed_previous_prob``): with auDeep's inputs (``legacy_decoder``) the reconstruction of a frame is a
-    function of all but the first window of that very frame.
+    ``feed_previous_prob``); auDeep teacher-forced it with the windows of the very frame it reconstructs.
     """
 
     def __init__(self, config: FrequencyAutoencoderConfig, input_shape, *, unroll: bool = False, **kwargs):
@@ -106,8 +107,7 @@ class FrequencyAutoencoder(Autoencoder):
         self.representation = keras.layers.Dense(config.representation_size(), activation="tanh",
                                                  name="representation")
         self.decoder = RecurrentDecoder(config.decoder, config.freq_window_width, keep_prob=config.keep_prob,
-                                        feed_previous_prob=config.feed_previous_prob,
-                                        leak_backward=config.legacy_decoder, name="decoder")
+                                        feed_previous_prob=config.feed_previous_prob, name="decoder")
         self.reconstruction = keras.layers.Dense(num_bands, activation="tanh", name="reconstruction")
 
     def build(self, input_shape):
@@ -131,20 +131,15 @@ class FrequencyAutoencoder(Autoencoder):
         codes = self._frame_codes(self._windows(x), training)
         return ops.reshape(codes, (-1, self.spectrogram_shape[0], self.ae_config.representation_size()))
 
-    def decode(self, codes, windows, training=False):
-        """Reconstruction ``(B, T, F)`` from frame codes ``(B·T, D)``; ``windows`` ``(B·T, n, W)`` of the
-        input are read by the legacy decoder only."""
-        if self.ae_config.legacy_decoder:   # windows in reverse order, shifted twice (spec §4.1, §4.3)
-            teacher = shift_right(ops.flip(windows, axis=1), 2)
-        else:
-            teacher = ops.zeros_like(windows)
+    def decode(self, codes, training=False):
+        """Reconstruction ``(B, T, F)`` from frame codes ``(B·T, D)``."""
+        teacher = zero_windows(codes, self.num_windows, self.ae_config.freq_window_width)
         out = self.decoder(codes, teacher, training=training)
         num_frames = self.spectrogram_shape[0]
         return self.reconstruction(ops.reshape(out, (-1, num_frames, self.num_windows * out.shape[-1])))
 
     def call(self, x, training=False):
-        windows = self._windows(x)
-        return self.decode(self._frame_codes(windows, training), windows, training=training)
+        return self.decode(self._frame_codes(self._windows(x), training), training=training)
 
 
 class FrequencyTimeAutoencoder(Autoencoder):
@@ -167,13 +162,11 @@ class FrequencyTimeAutoencoder(Autoencoder):
         self.representation = keras.layers.Dense(config.representation_size(), activation="tanh",
                                                  name="representation")
         self.t_decoder = RecurrentDecoder(config.t_decoder, code_size, keep_prob=keep,
-                                          feed_previous_prob=config.t_feed_previous_prob,
-                                          leak_backward=config.legacy_decoder, name="t_decoder")
+                                          feed_previous_prob=config.t_feed_previous_prob, name="t_decoder")
         self.f_decoder_state = keras.layers.Dense(config.f_decoder.state_size, activation="tanh",
                                                   name="f_decoder_state")
         self.f_decoder = RecurrentDecoder(config.f_decoder, config.freq_window_width, keep_prob=keep,
-                                          feed_previous_prob=config.f_feed_previous_prob,
-                                          leak_backward=config.legacy_decoder, name="f_decoder")
+                                          feed_previous_prob=config.f_feed_previous_prob, name="f_decoder")
         self.reconstruction = keras.layers.Dense(num_bands, activation="tanh", name="reconstruction")
 
     def build(self, input_shape):
@@ -202,13 +195,11 @@ class FrequencyTimeAutoencoder(Autoencoder):
         return self.representation(self.t_encoder(self._frame_codes(x, training), training=training))
 
     def call(self, x, training=False):
-        legacy = self.ae_config.legacy_decoder
         codes = self._frame_codes(x, training)
         z = self.representation(self.t_encoder(codes, training=training))
-        t_out = self.t_decoder(z, shift_right(ops.flip(codes, axis=1), 2 if legacy else 1), training=training)
+        t_out = self.t_decoder(z, shift_right(ops.flip(codes, axis=1)), training=training)
         f_state = self.f_decoder_state(ops.reshape(t_out, (-1, t_out.shape[-1])))
-        target_windows = self._windows(self.targets(x))
-        f_teacher = shift_right(target_windows, 2) if legacy else ops.zeros_like(target_windows)
+        f_teacher = zero_windows(f_state, self.num_windows, self.ae_config.freq_window_width)
         out = self.f_decoder(f_state, f_teacher, training=training)
         num_frames = self.spectrogram_shape[0]
         return self.reconstruction(ops.reshape(out, (-1, num_frames, self.num_windows * out.shape[-1])))

@@ -164,15 +164,14 @@ class RecurrentDecoder(keras.layers.Layer):
     caller shifts it so that it never holds the frame reconstructed at t — or, in training with probability
     ``feed_previous_prob``, its own previous output ``o_{t-1}``. The backward stack of a bidirectional
     decoder reads zeros: it is conditioned on its initial state only, and its outputs are re-aligned in
-    time. With ``leak_backward`` (auDeep's HEAD, kept to measure it) it reads the teacher sequence instead,
-    so its output at t depends on ``teacher[:, t + 1]``, the very frame reconstructed at t.
+    time (auDeep's read the teacher sequence, so its output at t saw the very frame reconstructed at t).
     """
 
     def __init__(self, arch: RNNArchitecture, out_dim: int, *, keep_prob: float, feed_previous_prob: float,
-                 leak_backward: bool = False, **kwargs):
+                 **kwargs):
         super().__init__(**kwargs)
         self.arch, self.out_dim = arch, out_dim
-        self.keep_prob, self.feed_previous_prob, self.leak_backward = keep_prob, feed_previous_prob, leak_backward
+        self.keep_prob, self.feed_previous_prob = keep_prob, feed_previous_prob
         units = arch.num_units
         self.cell = FeedbackCell(arch.cell, arch.num_layers, units, out_dim,
                                  side_dim=units if arch.bidirectional else 0, name="cell")
@@ -187,7 +186,7 @@ class RecurrentDecoder(keras.layers.Layer):
         batch, steps, out_dim = teacher_shape
         units = self.arch.num_units
         for layer, rnn in enumerate(self.backward):
-            rnn.build((batch, steps, units if layer else out_dim if self.leak_backward else 1))
+            rnn.build((batch, steps, units if layer else 1))
         side = units if self.arch.bidirectional else 0
         self.forward.build((batch, steps, 2 * out_dim + 1 + side + self.arch.num_layers * units))
 
@@ -214,7 +213,7 @@ class RecurrentDecoder(keras.layers.Layer):
         shape = ops.shape(teacher)
         side = []
         if self.arch.bidirectional:
-            seq = teacher if self.leak_backward else ops.zeros_like(teacher[..., :1])
+            seq = ops.zeros_like(teacher[..., :1])
             for layer, rnn in enumerate(self.backward):
                 if training:
                     seq = self.dropout(seq, training=True)
