@@ -33,12 +33,13 @@ UPDATE_DEADLINE_MS = 2000  # the issue's promise: a published label is on screen
 class FakeDevice:
     """A paho client that publishes schema v1 like a device, with a retained ``offline`` last will."""
 
-    def __init__(self, broker, device_id: str, embedding_size: int = 0) -> None:
+    def __init__(self, broker, device_id: str, embedding_size: int = 0, enrolled: tuple[str, ...] = ()) -> None:
         self.id = device_id
         self.seq = 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{device_id}")
         self.info = {"schema_version": 1, "device_id": device_id, "bundle": "esc10-test", "precision": "int8",
-                     "labels": LABELS, "embedding_size": embedding_size, "window_seconds": 5.0, "hop_seconds": 1.0}
+                     "labels": [*LABELS, *enrolled], "enrolled_labels": list(enrolled),
+                     "embedding_size": embedding_size, "window_seconds": 5.0, "hop_seconds": 1.0}
         self.client.will_set(f"audeep/{device_id}/status", "offline", qos=1, retain=True)
         self.client.on_connect = self._announce
         self.client.connect(broker.host, broker.port, keepalive=30)
@@ -64,6 +65,11 @@ class FakeDevice:
                                 "top_k": [{"label": label, "p": confidence}, {"label": other, "p": 1 - confidence}],
                                 **extra})
         self.seq += 1
+
+    def novel(self, state: str, duration: float, peak: float) -> None:
+        self.publish("event", {"schema_version": 1, "device_id": self.id, "wall_time": 1.7e9 + self.seq,
+                               "type": "novel", "seq": self.seq - 1, "state": state, "audio_time": float(self.seq),
+                               "start_time": self.seq - duration, "duration": duration, "peak": peak})
 
     def kill_connection(self) -> None:
         """Drop the TCP connection without DISCONNECT, as a crash or power cut would."""
@@ -172,6 +178,63 @@ def test_detail_panel_shows_health_events_and_embedding_map(mosquitto, dashboard
     expect(card(page, "mic").locator(".dbfs")).to_have_text("-40.0 dBFS")
     for d in (device, headless):
         d.close()
+
+
+def pixels(page, canvas: str, rgb: tuple[int, int, int]) -> int:
+    """Pixels of (about) colour ``rgb`` drawn on ``canvas``."""
+    return page.evaluate("""([selector, [r, g, b]]) => {
+        const c = document.querySelector(selector);
+        const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          const near = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 40;
+          if (near && data[i + 3] > 200) n++;
+        }
+        return n;
+    }""", [canvas, list(rgb)])
+
+
+NOVELTY_LINE = (210, 153, 34)  # app.js draws the scores in #d29922
+
+
+def test_novelty_over_time_and_enrolled_labels_are_shown(mosquitto, dashboard, page):
+    device = FakeDevice(mosquitto, "den", enrolled=("doorbell",))
+    page.goto(dashboard.url)
+    expect(page.locator("#detail-name")).to_have_text("den")
+    expect(page.locator("#trained-labels > span")).to_have_text(LABELS)
+    expect(page.locator("#enrolled-labels > span")).to_have_text(["doorbell"])
+    expect(card(page, "den").locator(".enrolled-line")).to_have_text("enrolled: doorbell")
+    expect(page.locator("#novelty-empty")).to_be_visible()  # no score until a window carries one
+    expect(card(page, "den").locator(".novelty-row")).to_be_hidden()
+
+    for score in (0.12, 0.4, 0.97):
+        device.window("Rain", novelty=score)
+    expect(page.locator("#novelty-summary")).to_have_text("latest 0.97 · max 0.97 · 3 scores · 0 novel events")
+    device.window("doorbell", novelty=0.99)
+    device.novel("start", 3.0, 0.99)
+    expect(page.locator("#novelty-summary")).to_have_text(
+        "latest 0.99 · max 0.99 · 4 scores · 1 novel event (one going on)", timeout=UPDATE_DEADLINE_MS)
+    expect(card(page, "den").locator(".novelty")).to_have_text("novelty 0.99")
+    expect(card(page, "den").locator(".novelty")).to_contain_class("active")
+    expect(page.locator("#novelty-empty")).to_be_hidden()
+    device.window("Rain", novelty=0.3)
+    device.novel("end", 4.0, 0.99)
+    expect(page.locator("#novelty-summary")).to_have_text("latest 0.30 · max 0.99 · 5 scores · 1 novel event")
+    expect(card(page, "den").locator(".novelty")).not_to_contain_class("active")
+    page.wait_for_function("() => document.getElementById('novelty').width > 100")
+    assert pixels(page, "#novelty", NOVELTY_LINE) > 20, "the scores are drawn on the novelty plot"
+    assert pixels(page, '.device-card[data-device="den"] .novelty-strip', NOVELTY_LINE) > 5
+
+    # `enroll --label kettle` while the device runs: listen republishes its retained info
+    device.info = {**device.info, "labels": [*LABELS, "doorbell", "kettle"], "enrolled_labels": ["doorbell", "kettle"]}
+    device.publish("info", device.info, retain=True)
+    expect(page.locator("#enrolled-labels > span")).to_have_text(["doorbell", "kettle"], timeout=UPDATE_DEADLINE_MS)
+    expect(page.locator("#trained-labels > span")).to_have_text(LABELS)
+    expect(card(page, "den").locator(".enrolled-line")).to_have_text("enrolled: doorbell, kettle")
+    expect(page.locator("#enrolled-none")).to_be_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-novelty.png"), full_page=True)
+    device.close()
 
 
 def test_broker_outage_is_shown_and_recovered(mosquitto, dashboard, page):

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 import urllib.request
 
 import numpy as np
 import pytest
+from mqtt_testing import Collector, wait_until
+from stream_testing import TINY
 
+from audeep_edge.bundle import load_bundle
+from audeep_edge.config import ListenConfig
 from audeep_edge.dashboard import DashboardServer
 from audeep_edge.dashboard.mqtt_state import FleetState, HistoryLimits
 from audeep_edge.dashboard.projection import PcaProjector, decode_embedding
+from audeep_edge.encoder import Encoder
+from audeep_edge.head.adaptation import Adaptation
+from audeep_edge.head.enroll import Enrollment
+from audeep_edge.pipeline.assemble import build_pipeline, info_payload
+from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.sources import AudioBlock
 
 
 def window(seq: int, label: str | None = "Rain", wall_time: float | None = None, **extra) -> bytes:
@@ -25,6 +36,12 @@ def window(seq: int, label: str | None = "Rain", wall_time: float | None = None,
 
 def device(state: FleetState, device_id: str = "d") -> dict:
     return next(d for d in state.snapshot()["devices"] if d["id"] == device_id)
+
+
+def novel(state: str, duration: float, peak: float = 0.99) -> bytes:
+    return json.dumps({"schema_version": 1, "device_id": "d", "wall_time": 1.7e9, "type": "novel", "seq": 3,
+                       "state": state, "audio_time": 3.0, "start_time": 3.0 - duration, "duration": duration,
+                       "peak": peak}).encode()
 
 
 def test_gaps_count_as_lost_repeats_are_dropped_and_a_restart_is_neither():
@@ -81,6 +98,97 @@ def test_status_info_health_and_events_reach_the_snapshot():
     d = device(state)
     assert d["status"] == "offline" and d["info"]["labels"] == ["Rain"] and d["health"]["rtf"] == 0.1
     assert [e["type"] for e in d["events"]] == ["novel"]
+
+
+def test_novelty_scores_and_novel_events_are_kept_over_the_history_and_bounded():
+    state = FleetState(HistoryLimits(history_s=60, max_novel=3))
+    for seq, score in enumerate([0.1, 0.5, 0.97, 0.99]):
+        state.handle_message("d", "window", window(seq, novelty=score), rx=1000.0 + seq)
+    state.handle_message("d", "window", window(4), rx=1004.0)  # no baseline (yet): no score
+    state.handle_message("d", "event", novel("start", 3.0), rx=1003.0)
+    d = device(state)
+    assert [w["novelty"] for w in d["windows"]] == [0.1, 0.5, 0.97, 0.99, None]
+    assert d["novel"] == [{"state": "start", "t0": 1000.0, "t": 1003.0, "peak": 0.99}]  # from the first high score
+    assert state.collect_update()["devices"][0]["novel"] == d["novel"]
+    state.handle_message("d", "event", novel("maybe", 1.0), rx=1004.0)  # listed, but no edge of a novel event
+    assert state.collect_update()["devices"][0]["novel"] == [] and len(device(state)["events"]) == 2
+
+    for i in range(4):  # a count bound ...
+        state.handle_message("d", "event", novel("end", 5.0), rx=1010.0 + i)
+    assert [e["t"] for e in device(state)["novel"]] == [1011.0, 1012.0, 1013.0]
+    state.handle_message("d", "event", novel("start", 0.0), rx=2000.0)  # ... and an age bound
+    assert [e["t"] for e in device(state)["novel"]] == [2000.0]  # the newest stays: an event may be going on
+
+
+def test_info_tells_enrolled_labels_apart_and_a_republished_info_replaces_it():
+    state = FleetState()
+    info = {"schema_version": 1, "labels": ["Rain", "Dog", "doorbell"], "enrolled_labels": ["doorbell"]}
+    state.handle_message("d", "info", json.dumps(info).encode())
+    state.handle_message("old", "info", b'{"schema_version": 1, "labels": ["Rain"]}')  # before enrolled_labels
+    state.handle_message("odd", "info", b'{"schema_version": 1, "labels": "Rain", "enrolled_labels": [1, "x"]}')
+    assert device(state)["info"]["enrolled_labels"] == ["doorbell"]
+    assert device(state, "old")["info"]["enrolled_labels"] == []
+    assert (device(state, "odd")["info"]["labels"], device(state, "odd")["info"]["enrolled_labels"]) == ([], ["x"])
+    state.collect_update()
+    state.handle_message("d", "info", json.dumps({**info, "labels": ["Rain", "Dog", "kettle"],
+                                                  "enrolled_labels": ["kettle"]}).encode())
+    assert state.collect_update()["devices"][0]["info"]["enrolled_labels"] == ["kettle"]
+
+
+class EnrollingSource:
+    """1 s blocks of noise at 16 kHz; before block ``i`` it runs ``changes[i]`` (what ``enroll`` does to files)."""
+
+    name, sample_rate, channels, overruns, queue_depth = "scripted", 16000, 1, 0, 0
+
+    def __init__(self, blocks: int, changes: dict) -> None:
+        self.count, self.changes = blocks, changes
+
+    def blocks(self, stop):
+        rng = np.random.default_rng(0)
+        for i in range(self.count):
+            if i in self.changes:
+                self.changes[i]()
+            yield AudioBlock(rng.normal(0, 0.1, (16000, 1)).astype(np.float32), time.monotonic())
+
+
+def test_labels_enrolled_while_listening_reach_a_dashboard_started_later(mosquitto, tmp_path):
+    bundle = load_bundle(shutil.copytree(TINY, tmp_path / "tiny.bundle"))
+    sha, size = bundle.manifest["sha256"], bundle.embedding_size
+    adaptation = Adaptation(bundle.path, sha, size, interval=0.0)  # listen checks every 2 s; no need to wait here
+    examples = np.random.default_rng(1).normal(size=(3, size)).astype(np.float32)
+
+    def enroll(add: str, remove: str | None = None):
+        def change():
+            enrollment = Enrollment.load(bundle.path, sha, size)
+            if remove:
+                enrollment.remove(remove)
+            enrollment.add(add, examples)
+            enrollment.save()
+        return change
+
+    cfg = ListenConfig(device_id="lab", broker=mosquitto.url)
+    collector = Collector(mosquitto.host, mosquitto.port, ["audeep/lab/info"])
+    sink = MqttSink(MqttSettings(url=mosquitto.url), "lab",
+                    info_payload(bundle, "lab", bundle.hop_seconds, adaptation.labels(bundle.labels)))
+    try:
+        assert sink.wait_connected(10)
+        source = EnrollingSource(5, {1: enroll("beep"), 3: enroll("kettle", remove="beep")})
+        summary = build_pipeline(cfg, bundle, Encoder(bundle.model_path), source, [sink], adaptation).run()
+        assert summary.windows > 5
+    finally:
+        sink.close()
+    assert collector.wait_for(lambda c: len(c.on("audeep/lab/info")) == 3), collector.json("audeep/lab/info")
+    collector.close()
+    announced = collector.json("audeep/lab/info")
+    assert [info["enrolled_labels"] for info in announced] == [[], ["beep"], ["kettle"]]
+    assert announced[-1]["labels"] == [*bundle.labels, "kettle"] and announced[-1]["bundle"] == "tiny"
+
+    with DashboardServer(mosquitto.url, port=0) as server:  # started after the run: sees the retained info
+        def lab() -> dict | None:
+            with urllib.request.urlopen(server.url + "api/state", timeout=5) as response:
+                return next((d for d in json.load(response)["devices"] if d["id"] == "lab" and d["info"]), None)
+        assert wait_until(lambda: lab() is not None)
+        assert lab()["info"]["enrolled_labels"] == ["kettle"] and lab()["status"] == "offline"
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])

@@ -37,6 +37,18 @@ def test_jsonl_file_has_one_tagged_object_per_line(tmp_path):
     assert json.loads(path.read_text().splitlines()[-1]) == {"topic": "window", "seq": 1}
 
 
+def test_jsonl_writes_info_again_when_the_labels_change(tmp_path):
+    path = tmp_path / "out.jsonl"
+    sink = JsonlSink(path, info={"device_id": "kitchen", "labels": ["Rain"], "enrolled_labels": []})
+    sink.publish_window({"seq": 0})
+    sink.update_info({"labels": ["Rain", "kettle"], "enrolled_labels": ["kettle"]})
+    sink.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["topic"] for line in lines] == ["info", "window", "info"]
+    assert lines[2] == {"topic": "info", "schema_version": 1, "device_id": "kitchen", "labels": ["Rain", "kettle"],
+                        "enrolled_labels": ["kettle"]}
+
+
 def test_jsonl_to_stdout(capsys):
     sink = JsonlSink("-")
     sink.publish_window({"seq": 7})

@@ -17,8 +17,8 @@ from stream_testing import CLI, RAIN, TINY, assert_one_error_line, read_jsonl, r
 
 WINDOW_KEYS = {"schema_version", "device_id", "seq", "audio_time", "wall_time", "label", "confidence", "top_k",
                "smoothed_label", "dbfs", "embedding_b64", "embedding_dtype"}
-INFO_KEYS = {"schema_version", "device_id", "bundle", "precision", "labels", "embedding_size", "window_seconds",
-             "hop_seconds"}
+INFO_KEYS = {"schema_version", "device_id", "bundle", "precision", "labels", "enrolled_labels", "embedding_size",
+             "window_seconds", "hop_seconds", "novelty_threshold"}
 HEALTH_KEYS = {"schema_version", "device_id", "wall_time", "uptime_s", "rtf", "latency_ms_p50", "latency_ms_p99",
                "overruns", "queue_depth", "dropped", "buffered"}
 

@@ -126,6 +126,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_listen(cfg: ListenConfig) -> None:
     """Run ``listen`` with a validated :class:`~audeep_edge.config.ListenConfig`."""
     from audeep_edge.encoder import Encoder
+    from audeep_edge.head.novelty import NoveltyConfig
     from audeep_edge.pipeline.assemble import (build_pipeline, effective_hop, find_bundle, info_payload,
                                                open_adaptation, open_source)
 
@@ -134,7 +135,8 @@ def run_listen(cfg: ListenConfig) -> None:
     encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate,
                       require_delegate=cfg.require_delegate)
     adaptation = open_adaptation(cfg, bundle)
-    info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle), adaptation.labels(bundle.labels))
+    info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle), adaptation.labels(bundle.labels),
+                        NoveltyConfig(**cfg.novelty_options()).threshold if adaptation.has_baseline else None)
     log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", bundle.name, bundle.precision,
              info["window_seconds"], info["hop_seconds"], source.name)
     stop = threading.Event()

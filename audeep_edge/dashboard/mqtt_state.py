@@ -36,6 +36,7 @@ class HistoryLimits:
     max_windows : cap on windows kept, whatever their age (bounds memory for fast devices).
     max_embeddings : recent embeddings kept for the embedding map.
     max_events : recent events kept.
+    max_novel : ``novel`` event edges kept for the novelty plot (also only those of the last ``history_s``).
     projection_interval_s : least time between two refits of a device's embedding map.
     """
 
@@ -43,6 +44,7 @@ class HistoryLimits:
     max_windows: int = 1200
     max_embeddings: int = 150
     max_events: int = 20
+    max_novel: int = 50
     projection_interval_s: float = 2.0
 
 
@@ -65,6 +67,8 @@ class DeviceState:
     windows: deque = field(default_factory=deque)
     events: deque = field(default_factory=deque)
     new_events: list = field(default_factory=list)
+    novel: deque = field(default_factory=deque)  # {"state", "t0", "t", "peak"}: novel event edges (see add_novel)
+    new_novel: list = field(default_factory=list)
     embeddings: deque = field(default_factory=deque)  # (vector (D,) float16, label)
     embeddings_changed: bool = False
     projected_at: float = -math.inf
@@ -104,6 +108,18 @@ class DeviceState:
             self.embeddings_changed = True
         return True
 
+    def add_novel(self, event: dict, rx: float) -> None:
+        """Keep a ``novel`` event edge for the novelty plot: ``t`` when it came, ``t0`` when its high scores began
+        (``duration`` earlier). Edges older than the history go, except the newest (an event may still be on)."""
+        duration = _number(event.get("duration"))
+        edge = {"state": event.get("state"), "t0": rx - max(0.0, duration or 0.0), "t": rx,
+                "peak": _round(_number(event.get("peak")), 4)}
+        self.novel.append(edge)
+        self.new_novel.append(edge)
+        while len(self.novel) > 1 and (len(self.novel) > self.limits.max_novel
+                                       or self.novel[0]["t"] < rx - self.limits.history_s):
+            self.novel.popleft()
+
     def reset_embeddings(self) -> None:
         self.embeddings.clear()
         self.projector.reset()
@@ -120,10 +136,12 @@ class DeviceState:
         if full:
             out["windows"] = list(self.windows)
             out["events"] = list(self.events)
+            out["novel"] = list(self.novel)
         else:
             unsent = min(self.next_n - self.sent_n, len(self.windows))
             out["windows"] = [self.windows[i] for i in range(len(self.windows) - unsent, len(self.windows))]
             out["events"] = self.new_events
+            out["novel"] = self.new_novel
         out["last_seen"] = self.last_seen
         return out
 
@@ -200,6 +218,8 @@ class FleetState:
                 device.new_events.append(event)
                 while len(device.events) > self.limits.max_events:
                     device.events.popleft()
+                if parsed["type"] == "novel" and parsed.get("state") in ("start", "end"):
+                    device.add_novel(parsed, rx)
             else:
                 window, embedding = parsed
                 window["t"] = rx
@@ -245,6 +265,7 @@ class FleetState:
                     devices.append(device.as_dict(full=False))
                     device.changed.clear()
                     device.new_events = []
+                    device.new_novel = []
                     device.sent_n = device.next_n
             update = {"type": "update", "now": now, "stats": self._stats(), "devices": devices}
             if self._broker_changed:
@@ -274,7 +295,8 @@ def _parse(kind: str, payload: bytes):
     """Validated content of one message, or None when malformed.
 
     status -> "online" | "offline" | "unknown" (an empty payload clears a retained status);
-    info / health / event -> dict; window -> (compact window dict, embedding or None);
+    info / health / event -> dict (info with ``labels`` and ``enrolled_labels`` lists of strings);
+    window -> (compact window dict, embedding or None);
     UNSUPPORTED for another schema_version.
     """
     if kind == "status":
@@ -290,6 +312,11 @@ def _parse(kind: str, payload: bytes):
         return UNSUPPORTED
     if kind == "window":
         return _parse_window(data)
+    if kind == "info":
+        # enrolled_labels came after schema v1's first devices: without it, every label is the bundle's.
+        for key in ("labels", "enrolled_labels"):
+            value = data.get(key)
+            data[key] = [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
     if kind == "event" and not isinstance(data.get("type"), str):
         return None
     return data

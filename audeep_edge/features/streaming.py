@@ -9,6 +9,27 @@ from audeep_edge.features.config import FrameGeometry
 from audeep_edge.features.mel import mel_filterbank
 
 
+class SparseFilterbank:
+    """``power @ fbank.T`` through the nonzero weights only.
+
+    A triangular mel bank is ~2 nonzeros per FFT bin (128 bands over 1,765 bins: 1.6 % dense); a gather,
+    a multiply and a segment sum are ~10x faster than the dense product of one block's frames.
+    """
+
+    def __init__(self, fbank: np.ndarray) -> None:
+        bands, bins = np.nonzero(fbank)
+        empty = np.setdiff1d(np.arange(fbank.shape[0]), bands)   # an empty band sums one zero weight
+        bands, bins = np.concatenate([bands, empty]), np.concatenate([bins, np.zeros(empty.size, int)])
+        order = np.argsort(bands, kind="stable")
+        self._bins, self._weights = bins[order], fbank[bands[order], bins[order]]
+        self._starts = np.searchsorted(bands[order], np.arange(fbank.shape[0]))
+
+    def __call__(self, power: np.ndarray) -> np.ndarray:
+        if power.shape[0] == 0:
+            return np.zeros((0, self._starts.size))
+        return np.add.reduceat(np.take(power, self._bins, axis=1) * self._weights, self._starts, axis=1)
+
+
 class StreamingFrontend:
     """Pre-emphasis, framing, per-frame mean removal, periodic Hann, |X|²/N power, optional mel bank.
 
@@ -32,9 +53,7 @@ class StreamingFrontend:
         # density scaling of scipy's magnitude spectrum, squared, then auDeep's /N
         self._window = window
         self._scale = 1.0 / (geometry.fs * np.sum(window**2)) / n
-        self._fbank = (
-            mel_filterbank(fs=geometry.fs, n_fft=n, n_mels=mel_bands).T.copy() if mel_bands else None
-        )
+        self._fbank = SparseFilterbank(mel_filterbank(fs=geometry.fs, n_fft=n, n_mels=mel_bands)) if mel_bands else None
         self.num_bands = mel_bands or n // 2 + 1
         self.reset()
 
@@ -70,4 +89,4 @@ class StreamingFrontend:
         power = (spectrum.real**2 + spectrum.imag**2) * self._scale
         self._buffer = self._buffer[count * g.hop :]
         self.frames_emitted += count
-        return power @ self._fbank if self._fbank is not None else power
+        return self._fbank(power) if self._fbank is not None else power

@@ -12,7 +12,7 @@ from audeep_edge.encoder import Encoder
 from audeep_edge.errors import ModelError
 from audeep_edge.features import FrameGeometry
 from audeep_edge.pipeline.analysis import WindowAnalyzer
-from audeep_edge.pipeline.runner import Pipeline
+from audeep_edge.pipeline.runner import Pipeline, label_fields
 from audeep_edge.pipeline.windows import Windower
 from audeep_edge.sinks.base import Sink
 from audeep_edge.sources import FileSource, MicrophoneSource, Source, StdinSource
@@ -85,11 +85,15 @@ def open_adaptation(cfg: ListenConfig, bundle: Bundle) -> Adaptation:
                       events=NoveltyConfig(**cfg.novelty_options()))
 
 
-def info_payload(bundle: Bundle, device_id: str, hop_seconds: float, labels: list[str] | None = None) -> dict:
-    """The retained ``info`` payload (schema v1); ``labels`` default to the bundle's."""
+def info_payload(bundle: Bundle, device_id: str, hop_seconds: float, labels: list[str] | None = None,
+                 novelty_threshold: float | None = None) -> dict:
+    """The retained ``info`` payload (schema v1); ``labels`` (the bundle's, then the enrolled ones) default to the
+    bundle's; ``novelty_threshold`` is None without a novelty baseline."""
     return {"device_id": device_id, "bundle": bundle.name, "precision": bundle.precision,
-            "labels": bundle.labels if labels is None else labels, "embedding_size": bundle.embedding_size,
-            "window_seconds": round(bundle.window_seconds, 6), "hop_seconds": round(hop_seconds, 6)}
+            **label_fields(bundle.labels, bundle.labels if labels is None else labels),
+            "embedding_size": bundle.embedding_size,
+            "window_seconds": round(bundle.window_seconds, 6), "hop_seconds": round(hop_seconds, 6),
+            "novelty_threshold": novelty_threshold}
 
 
 def effective_hop(cfg: ListenConfig, bundle: Bundle) -> float:

@@ -39,6 +39,12 @@ class RunSummary:
         return self.busy_seconds / self.audio_seconds if self.audio_seconds else float("nan")
 
 
+def label_fields(trained: list[str], labels: list[str]) -> dict:
+    """The ``labels`` and ``enrolled_labels`` fields of ``info``: ``labels`` lists the trained labels, then the
+    enrolled ones (the order of ``Adaptation.labels`` and of the probabilities)."""
+    return {"labels": list(labels), "enrolled_labels": list(labels[len(trained):])}
+
+
 def _sink_counter(sinks: list[Sink], name: str) -> int:
     """Sum of a sink statistic (``dropped``/``buffered``) over the sinks that report ``stats()``."""
     return sum(int(sink.stats().get(name, 0)) for sink in sinks if hasattr(sink, "stats"))
@@ -49,7 +55,9 @@ class Pipeline:
 
     The loop runs in the calling thread. Live sources capture in their own thread and hand blocks over
     through a bounded queue, so a slow window never stalls capture. The events a window causes
-    (``label_change`` of the smoothed label, ``novel``) follow its ``window`` message.
+    (``label_change`` of the smoothed label, ``novel``) follow its ``window`` message. When the labels change
+    (``enroll`` while running), sinks with ``update_info`` get the new label fields before the first window
+    that uses them.
 
     Parameters
     ----------
@@ -66,6 +74,7 @@ class Pipeline:
         self.source, self.windower, self.analyzer, self.sinks = source, windower, analyzer, sinks
         self.max_windows = max_windows
         self.health = HealthMonitor(analyzer.device_id, health_interval)
+        self._labels = self._label_fields()
 
     def run(self, stop: threading.Event | None = None) -> RunSummary:
         """Stream until the audio ends, ``stop`` is set or ``max_windows`` windows were published."""
@@ -103,6 +112,7 @@ class Pipeline:
         """Analyse and publish ``windows``; True once ``max_windows`` is reached."""
         for window in windows:
             analysis = self.analyzer(window)
+            self._announce_labels()
             for sink in self.sinks:
                 sink.publish_window(analysis.payload)
                 for event in analysis.events:
@@ -114,6 +124,19 @@ class Pipeline:
             if self.max_windows is not None and summary.windows >= self.max_windows:
                 return True
         return False
+
+    def _label_fields(self) -> dict | None:
+        adaptation, trained = self.analyzer.adaptation, self.analyzer.labels
+        return None if adaptation is None else label_fields(trained, adaptation.labels(trained))
+
+    def _announce_labels(self) -> None:
+        """Republish ``info``'s label fields when an enrolled label was added or removed since the last window."""
+        fields = self._label_fields()
+        if fields != self._labels:
+            self._labels = fields
+            for sink in self.sinks:
+                if hasattr(sink, "update_info"):
+                    sink.update_info(fields)
 
     def _publish_health(self) -> None:
         payload = self.health.report(overruns=self.source.overruns, queue_depth=self.source.queue_depth,

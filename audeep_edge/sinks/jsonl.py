@@ -6,7 +6,7 @@ Each line is the MQTT payload with one extra leading key, ``"topic"``: the last 
     {"topic":"window","schema_version":1,"device_id":"kitchen","seq":0,...}
 
 so ``jq 'select(.topic == "window")'`` filters one kind. An ``info`` line comes first when ``info`` is
-given. Files are opened for appending (a restart adds to the log); every line is flushed at once.
+given, and again, updated, when the labels change (``enroll`` while running). Files are opened for appending (a restart adds to the log); every line is flushed at once.
 """
 
 from __future__ import annotations
@@ -48,8 +48,14 @@ class JsonlSink:
                 self._stream, self._owned = open(self.target, "a", encoding="utf-8"), True  # noqa: SIM115
             except OSError as exc:
                 raise ConfigError(f"--jsonl {self.target}: cannot write ({exc.strerror})") from None
-        if info is not None:
-            self._write("info", {"schema_version": SCHEMA_VERSION, **info})
+        self._info = None if info is None else {"schema_version": SCHEMA_VERSION, **info}
+        if self._info is not None:
+            self._write("info", self._info)
+
+    def update_info(self, fields: Payload) -> None:
+        """Write the ``info`` line again with ``fields`` merged in (the labels after an ``enroll``)."""
+        self._info = {"schema_version": SCHEMA_VERSION, **(self._info or {}), **fields}
+        self._write("info", self._info)
 
     def publish_window(self, payload: Payload) -> None:
         self._write("window", payload)

@@ -245,7 +245,8 @@ class MqttSink:
         self.device_id = check_device_id(device_id)
         self._address = settings.address
         self._base = f"{settings.topic_prefix}/{device_id}"
-        self._info = to_json({"schema_version": SCHEMA_VERSION, "device_id": device_id, **info})
+        self._info_payload = {"schema_version": SCHEMA_VERSION, "device_id": device_id, **info}
+        self._info = to_json(self._info_payload)
         self._discovery = (
             discovery_messages(device_id, info, topic_prefix=settings.topic_prefix,
                                discovery_prefix=settings.discovery_prefix, novelty=novelty)
@@ -292,6 +293,17 @@ class MqttSink:
 
     def publish_event(self, payload: Payload) -> None:
         self._enqueue("event", payload)
+
+    def update_info(self, fields: Payload) -> None:
+        """Merge ``fields`` into the retained ``info`` and publish it again, e.g. the labels after an ``enroll``
+        that a running ``listen`` picked up. Every (re)connection announces the current ``info``."""
+        self._info_payload = {**self._info_payload, **fields}
+        self._info = to_json(self._info_payload)
+        # paho marks the client connected before on_connect runs, so an update racing a connection is sent by
+        # one or both of them. QoS 0: a copy lost with the link is replaced by the reconnect's announcement,
+        # whereas paho would resend a QoS 1 copy after it, possibly leaving an older info retained.
+        if self._client.is_connected():
+            self._client.publish(f"{self._base}/info", self._info, qos=0, retain=True)
 
     def close(self) -> None:
         """Deliver what is buffered (at most ``flush_timeout`` s), publish ``offline`` and disconnect.

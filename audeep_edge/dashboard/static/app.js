@@ -13,6 +13,8 @@
   let frameRequested = false;
   let detailDirty = true;
   const counters = { updates: 0, windows: 0, renderMs: 0 };
+  // `listen`'s default --novelty-threshold, drawn for devices whose info does not carry their own.
+  const NOVELTY_THRESHOLD = 0.95;
   window.dashboardCounters = counters;   // read by benchmarks/dashboard_bench.py
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -49,7 +51,7 @@
     let d = devices.get(id);
     if (!d) {
       d = { id, status: "unknown", info: null, health: null, lost: 0, repeats: 0, lastSeen: null,
-            windows: [], events: [], map: { points: [] }, lastN: -1, card: null };
+            windows: [], events: [], novel: [], map: { points: [] }, lastN: -1, card: null };
       devices.set(id, d);
     }
     return d;
@@ -71,6 +73,9 @@
     const lastRx = d.events.length ? d.events[d.events.length - 1].rx : -Infinity;
     const fresh = (delta.events || []).filter((e) => e.rx > lastRx);
     if (fresh.length) d.events = d.events.concat(fresh).slice(-20);
+    const lastEdge = d.novel.length ? d.novel[d.novel.length - 1].t : -Infinity;
+    const edges = (delta.novel || []).filter((e) => e.t > lastEdge);
+    if (edges.length) d.novel = d.novel.concat(edges);
     prune(d);
   }
 
@@ -79,6 +84,10 @@
     let i = 0;
     while (i < d.windows.length && d.windows[i].t < cutoff) i++;
     if (i) d.windows.splice(0, i);
+    // The newest novel edge stays however old: an event that is still on is drawn up to now.
+    let j = 0;
+    while (j < d.novel.length - 1 && d.novel[j].t < cutoff) j++;
+    if (j) d.novel.splice(0, j);
   }
 
   function apply(msg) {
@@ -161,6 +170,7 @@
     $(".name", card).textContent = d.id;
     $(".name", card).title = d.id;
     observeSize($(".strip", card));
+    observeSize($(".novelty-strip", card));
     const choose = () => { selected = d.id; location.hash = encodeURIComponent(d.id); detailDirty = true;
                            for (const o of devices.values()) dirty.add(o.id); schedule(); };
     card.addEventListener("click", choose);
@@ -190,6 +200,41 @@
       ? `RTF ${fmt(h.rtf, 2)} · p50 ${fmt(h.latency_ms_p50, 0)} ms · overruns ${h.overruns ?? "–"}` : "no health report yet");
     setText($(".seen", card), d.lastSeen ? `last message ${ago(d.lastSeen)}` : "no messages yet");
     drawTimeline($(".strip", card), d, false);
+    const scores = noveltyScores(d);
+    const row = $(".novelty-row", card);
+    if (row.hidden !== !scores.length) row.hidden = !scores.length;
+    if (scores.length) {
+      const text = $(".novelty", card);
+      setText(text, `novelty ${scores[scores.length - 1].novelty.toFixed(2)}`);
+      setClass(text, novelSpans(d).some((s) => s.active) ? "novelty active" : "novelty");
+      drawNovelty($(".novelty-strip", card), d, false);
+    }
+    const enrolled = labelsOf(d).enrolled;
+    const line = $(".enrolled-line", card);
+    if (line.hidden !== !enrolled.length) line.hidden = !enrolled.length;
+    setText(line, enrolled.length ? `enrolled: ${enrolled.join(", ")}` : "");
+  }
+
+  // The device's labels from its retained `info`: `labels` lists the bundle's, then the enrolled ones.
+  function labelsOf(d) {
+    const labels = (d.info && d.info.labels) || [];
+    const enrolled = (d.info && d.info.enrolled_labels) || [];
+    return { trained: labels.filter((l) => !enrolled.includes(l)), enrolled };
+  }
+
+  function noveltyScores(d) { return d.windows.filter((w) => w.novelty != null); }
+
+  // [t0, t1] of each `novel` event from its edges: an `end` carries the whole event (t0 = end - duration);
+  // a `start` not yet ended lasts until now (or the device's last message when it went offline).
+  function novelSpans(d) {
+    const spans = [];
+    let open = null;
+    for (const e of d.novel) {
+      if (e.state === "start") open = e;
+      else { spans.push({ t0: e.t0, t1: e.t, active: false }); open = null; }
+    }
+    if (open) spans.push({ t0: open.t0, t1: d.status === "offline" && d.lastSeen ? d.lastSeen : now(), active: true });
+    return spans;
   }
 
   function renderDetail() {
@@ -209,6 +254,8 @@
     setText($("#timeline-span"),
             historyS < 120 ? `last ${Math.round(historyS)} s` : `last ${Math.round(historyS / 60)} min`);
     drawTimeline($("#timeline"), d, true);
+    renderNovelty(d);
+    renderLabels(d);
     drawTopK($("#topk"), d);
     drawLevel($("#level"), d);
     drawMap($("#map"), d);
@@ -270,6 +317,59 @@
       const labels = [...new Set(d.windows.map((win) => win.label).filter((l) => l != null))];
       renderLegend($("#legend"), labels);
     }
+  }
+
+  function renderNovelty(d) {
+    const scores = noveltyScores(d);
+    const canvas = $("#novelty");
+    $("#novelty-empty").hidden = scores.length > 0;
+    $("#novelty-summary").hidden = scores.length === 0;
+    canvas.hidden = scores.length === 0;
+    if (!scores.length) return;
+    const values = scores.map((w) => w.novelty);
+    const spans = novelSpans(d);
+    const active = spans.some((s) => s.active);
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    setText($("#novelty-summary"), `latest ${values[values.length - 1].toFixed(2)} · max ${Math.max(...values).toFixed(2)}`
+      + ` · ${plural(values.length, "score")} · ${plural(spans.length, "novel event")}${active ? " (one going on)" : ""}`);
+    drawNovelty(canvas, d, true);
+  }
+
+  function renderLabels(d) {
+    const { trained, enrolled } = labelsOf(d);
+    renderLegend($("#trained-labels"), trained);
+    renderLegend($("#enrolled-labels"), enrolled);
+    $("#enrolled-none").hidden = enrolled.length > 0;
+  }
+
+  // Novelty 0..1 over the history: red spans where the device reported `novel` events, its threshold
+  // dashed, and the scores as a line (broken where a window has no score).
+  function drawNovelty(canvas, d, withGrid) {
+    const { ctx, w, h } = fitCanvas(canvas);
+    const threshold = typeof d.info?.novelty_threshold === "number" ? d.info.novelty_threshold : NOVELTY_THRESHOLD;
+    const t1 = now(), t0 = t1 - historyS;
+    const x = (t) => ((t - t0) / historyS) * w;
+    const y = (v) => (1 - v) * (h - 4) + 2;
+    ctx.fillStyle = "rgba(248, 81, 73, 0.28)";
+    for (const span of novelSpans(d)) {
+      const a = Math.max(0, x(span.t0)), b = Math.min(w, x(span.t1));
+      if (b > a) ctx.fillRect(a, 0, Math.max(1, b - a), h);
+    }
+    const yt = Math.round(y(threshold)) + 0.5;
+    if (withGrid) {
+      drawGrid(ctx, w, h, [0, 0.5], (v) => v.toFixed(1), 0, 1);
+      ctx.textAlign = "right";
+      ctx.fillText(threshold.toFixed(2), w - 2, yt + 11);
+    }
+    ctx.strokeStyle = "#f85149";
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath();
+    ctx.moveTo(0, yt);
+    ctx.lineTo(w, yt);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    drawLine(ctx, d.windows.map((win) => win.novelty == null ? null : [x(win.t), y(win.novelty)]), "#d29922");
   }
 
   function drawTopK(canvas, d) {
@@ -430,7 +530,7 @@
     detailDirty = true;
     schedule();
   }, 1000);
-  for (const id of ["timeline", "topk", "level", "map"]) observeSize(document.getElementById(id));
+  for (const id of ["timeline", "novelty", "topk", "level", "map"]) observeSize(document.getElementById(id));
 
   connect();
   renderConnection();

@@ -141,19 +141,36 @@ def convert_graph(model, precision: str, calibration: np.ndarray | None, work: P
     return finish_model(raw, precision)
 
 
-def _check_unrolled(reference, unrolled, window: np.ndarray) -> None:
+def _check_same(reference, graph, window: np.ndarray) -> None:
     a = reference.predict(window[None], verbose=0)["embedding"]
-    b = unrolled.predict(window[None], verbose=0)["embedding"]
+    b = graph.predict(window[None], verbose=0)["embedding"]
     if not np.allclose(a, b, atol=1e-4):
-        raise ModelError(f"the unrolled encoder differs from the trained one (max {np.abs(a - b).max():.2g}); "
+        raise ModelError(f"the inference graph differs from the trained encoder (max {np.abs(a - b).max():.2g}); "
                          "the run's weights do not fit its unrolled graph")
+
+
+def inference_graph(run_dir: Path, precision: str, head=None):
+    """The trained encoder (+ head) as Keras (the parity reference) and as the graph to convert.
+
+    GRU t-RAEs convert :mod:`~audeep_edge.training.quantize.gru_graph`'s rewrite at every precision; other
+    models convert the trained graph, with Keras' unrolled layers for int8 and edgetpu.
+    """
+    from audeep_edge.training.autoencoders import encoder_model
+    from audeep_edge.training.quantize import gru_graph
+    from audeep_edge.training.quantize.graph import deployable_model
+    from audeep_edge.training.runs import load_autoencoder, load_encoder
+
+    autoencoder = load_autoencoder(run_dir)
+    reference = deployable_model(encoder_model(autoencoder), head)
+    if gru_graph.supports(autoencoder):
+        return reference, deployable_model(gru_graph.encoder_model(autoencoder), head)
+    if precision in UNROLLED_PRECISIONS:
+        return reference, deployable_model(load_encoder(run_dir, unroll=True), head)
+    return reference, reference
 
 
 def quantize_run(opts: QuantizeOptions) -> dict:
     """Convert, measure parity, write the bundle to ``opts.output``; return the parity report."""
-    from audeep_edge.training.quantize.graph import deployable_model
-    from audeep_edge.training.runs import load_encoder
-
     _check_options(opts)
     facts = run_facts(opts.run_dir)
     if facts.frontend is None:
@@ -164,11 +181,9 @@ def quantize_run(opts: QuantizeOptions) -> dict:
 
         head, labels = load_head(opts.head_dir)
     calibration, windows, targets, where = _data(opts, facts, labels)
-    reference = deployable_model(load_encoder(opts.run_dir, unroll=False), head)
-    graph = reference
-    if opts.precision in UNROLLED_PRECISIONS:
-        graph = deployable_model(load_encoder(opts.run_dir, unroll=True), head)
-        _check_unrolled(reference, graph, windows[0])
+    reference, graph = inference_graph(opts.run_dir, opts.precision, head)
+    if graph is not reference:
+        _check_same(reference, graph, windows[0])
 
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".quantize-", dir=opts.output.parent) as tmp:
