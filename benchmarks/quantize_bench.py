@@ -11,9 +11,9 @@ Two modes:
     # calibrated and compared on real ESC-10 windows from ../shared/data/esc10 (size, latency, cosine):
     python benchmarks/quantize_bench.py --out /tmp/qbench/random
 
-Latency: median and p99 of single-window invocations through the signature runner (ai-edge-litert) with
-1 and 2 threads (default XNNPACK delegate) and 1 thread with default delegates off; all models are timed
-round-robin in one loop, so that machine load affects them alike.
+Latency: median and p99 of one window through the runtime's ``Encoder`` (ai-edge-litert) with ``--delegate``
+auto at 1 and 2 threads, and xnnpack and none at 1 thread; all models are timed round-robin in one loop, so
+that machine load affects them alike.
 """
 
 from __future__ import annotations
@@ -31,30 +31,33 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "float16", "dynamic", "int8", "edgetpu")
 ESC10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc10"
-LATENCY_SETTINGS = (("1 thr", 1, True), ("2 thr", 2, True), ("1 thr no-XNNPACK", 1, False))
+#: (column, threads, delegate) of the runtime's Encoder: ``auto`` is what `listen` uses by default (LiteRT's
+#: CompiledModel with a shared weight cache for float-activation models, the classic interpreter otherwise).
+LATENCY_SETTINGS = (("1 thr auto", 1, "auto"), ("2 thr auto", 2, "auto"), ("1 thr xnnpack", 1, "xnnpack"),
+                    ("1 thr none", 1, "none"))
 
 
 def latencies_ms(models: dict[str, bytes], repeats: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """``{precision: {setting: (median, p99)}}`` of one invocation, timed round-robin over all models."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    """``{precision: {setting: (median, p99)}}`` of one window through the runtime's ``Encoder``, timed
+    round-robin over all models and settings, so that machine load affects them alike."""
+    from audeep_edge.encoder import Encoder
 
-    runners = {}
+    folder = Path(tempfile.mkdtemp(prefix="qbench-models-"))
+    encoders = {}
     for precision, model in models.items():
-        for setting, threads, delegates in LATENCY_SETTINGS:
-            resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-            interpreter = Interpreter(model_content=model, num_threads=threads,
-                                      experimental_op_resolver_type=resolver)
-            runner = interpreter.get_signature_runner("serving_default")
-            spec = runner.get_input_details()["spectrogram"]
-            x = np.zeros(spec["shape"], spec["dtype"])
+        path = folder / f"{precision}.tflite"
+        path.write_bytes(model)
+        for setting, threads, delegate in LATENCY_SETTINGS:
+            encoder = Encoder(path, threads=threads, delegate=delegate)
+            x = np.zeros(encoder.input_shape[1:], np.float32)
             for _ in range(5):
-                runner(spectrogram=x)
-            runners[precision, setting] = (interpreter, runner, x)
-    times = {key: [] for key in runners}
+                encoder(x)
+            encoders[precision, setting] = (encoder, x)
+    times = {key: [] for key in encoders}
     for _ in range(repeats):
-        for key, (_, runner, x) in runners.items():
+        for key, (encoder, x) in encoders.items():
             start = time.perf_counter()
-            runner(spectrogram=x)
+            encoder(x)
             times[key].append(1000 * (time.perf_counter() - start))
     result: dict[str, dict] = {}
     for (precision, setting), values in times.items():

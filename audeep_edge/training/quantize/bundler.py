@@ -175,6 +175,10 @@ def quantize_run(opts: QuantizeOptions) -> dict:
     facts = run_facts(opts.run_dir)
     if facts.frontend is None:
         raise ModelError(f"{opts.run_dir}/config.json has no front-end settings; a bundle needs them to run on audio")
+    if facts.frontend.chunk_count is not None:
+        log.warning("%s was trained on %g s chunks whose dB scale is relative to the whole file (auDeep); a bundle "
+                    "scales each window by its own maximum, so quiet windows will look louder than in training "
+                    "(docs/streaming.md)", opts.run_dir, facts.frontend.chunk_length)
     head, labels = None, []
     if opts.head_dir is not None:
         from audeep_edge.training.heads import load_head
