@@ -80,3 +80,16 @@ def test_a_corrupt_model_is_a_model_error_naming_the_file(tmp_path):
     with pytest.raises(ModelError, match="model.tflite: not a loadable TFLite model"):
         Encoder(bad)
 
+
+
+@pytest.mark.parametrize("ending", ["del encoder", "pass"])
+def test_litert_native_log_lines_stay_off_stderr(ending):
+    """LiteRT's CompiledModel environment logs ~20 lines when created and destroyed; none reach the user."""
+    import subprocess
+    import sys
+
+    code = (f"from audeep_edge.encoder import Encoder\nencoder = Encoder({str(load_bundle(TINY).model_path)!r})\n"
+            f"print(encoder.backend)\n{ending}\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "CompiledModel" in done.stdout and done.stderr == ""

@@ -240,6 +240,13 @@ class _CompiledRunner:
                 self._sizes = {name: int(np.prod(self.outputs[name]["shape"])) for name in self._names}
                 self.run(np.zeros(self.inputs[INPUT_NAME]["shape"], np.float32))
 
+    def __del__(self) -> None:
+        try:
+            with _native_stderr_to_log():       # buffers, model and environment go, and log their teardown
+                self.__dict__.clear()
+        except Exception:  # noqa: BLE001 - interpreter shutdown; the exit hook silences what is left
+            pass
+
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         self._in[0].write(x)
         self._model.run_by_index(self._index, self._in, self._out)
