@@ -12,8 +12,8 @@ usage: sudo firmware_configs/install.sh [options]
 
   --profile NAME|FILE   rpi4, rpi5, rpi-coral-usb, coral-devboard, linux-x86_64, or a config file
                         (default: detected from the board)
-  --bundle DIR          model bundle to install as /var/lib/audeep-edge/model.bundle
-                        (default: keep the installed one, else the package's bundled model)
+  --bundle DIR          model bundle to install as /var/lib/audeep-edge/model.bundle, of the profile's
+                        precision (default: keep the installed one, else the package's default model)
   --source SPEC         what pip installs: audeep-edge (default, from PyPI), a wheel, or a source directory
   --python PATH         Python 3.11+ for the venv (default: python3)
   --broker URL          write this broker into the config (mqtt[s]://host[:port], or none)
@@ -126,6 +126,14 @@ fi
     || die "--python $PYTHON: audeep-edge needs Python 3.11 or newer (Pi OS Bookworm has it as python3)"
 "$PYTHON" -c 'import struct; raise SystemExit(struct.calcsize("P") != 8)' \
     || die "--python $PYTHON is 32-bit: ai-edge-litert needs a 64-bit OS (Raspberry Pi OS Bookworm 64-bit)"
+# The profile's `precision` refuses a bundle of any other: check --bundle now, before anything is installed.
+PRECISION=$(sed -n 's/^precision *= *"\([a-z0-9]*\)".*/\1/p' "$PROFILE_FILE" | head -n 1)
+if [ -n "$BUNDLE" ] && [ -n "$PRECISION" ]; then
+    bundle_precision=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["precision"])' \
+        "$BUNDLE/bundle.json" 2>/dev/null) || die "--bundle $BUNDLE: bundle.json is unreadable or has no precision"
+    [ "$bundle_precision" = "$PRECISION" ] || die "--bundle $BUNDLE is $bundle_precision but the profile has \
+precision = \"$PRECISION\": quantize with --precision $PRECISION, or pass a --profile file with that precision"
+fi
 ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2' \
     || say "warning: PortAudio is missing, so --mic cannot capture: sudo apt install libportaudio2"
 
@@ -183,8 +191,9 @@ elif [ -d "$STATE/model.bundle" ]; then
 elif [ "$DRY_RUN" = 1 ]; then
     printf '+ copy the package'"'"'s bundled model to %s\n' "$STATE/model.bundle"
 else
-    packaged=$("$VENV/bin/python" -c 'from audeep_edge.pipeline.assemble import find_bundle; print(find_bundle(None).path)' 2>/dev/null) \
-        || die "the package has no bundled model: pass --bundle DIR (made by \`audeep-edge quantize\`)"
+    packaged=$("$VENV/bin/python" -c 'import sys; from audeep_edge.pipeline.assemble import find_bundle
+print(find_bundle(None, sys.argv[1] or None).path)' "$PRECISION" 2>/dev/null) \
+        || die "the package's default model is missing${PRECISION:+ or not $PRECISION}: pass --bundle DIR (made by \`audeep-edge quantize\`)"
     cp -r "$packaged" "$STATE/model.bundle"
     say "installed the bundled model $(basename "$packaged") as $STATE/model.bundle"
 fi

@@ -2,10 +2,14 @@
 
     .venv/bin/python scripts/make_test_bundle.py
 
+    .venv/bin/python scripts/make_test_bundle.py tiny-dynamic.bundle   # only the outputs named
+
 Writes ``tests/data/tiny.bundle/`` (float32, WHILE-loop GRUs), ``tests/data/tiny-int8.bundle/`` (the same
-weights unrolled and fully int8-quantised, int8 input/output) and ``tests/data/tiny.keras`` (the float Keras
-model, for the naive baseline of ``audeep-edge bench``). The int8 graph's tensor names are stripped to keep it
-small; the runtime finds tensors through the ``serving_default`` signature only. The encoder is a 2 x 16 GRU whose final states are
+weights unrolled and fully int8-quantised, int8 input/output), ``tests/data/tiny-dynamic.bundle/`` (the same
+weights unrolled, dynamic-range: int8 weights where the converter quantises them, float activations, input and
+output) and ``tests/data/tiny.keras`` (the float Keras model, for the naive baseline of ``audeep-edge bench``).
+The unrolled graphs' tensor names are stripped to keep them small; the runtime finds tensors through the
+``serving_default`` signature only. The encoder is a 2 x 16 GRU whose final states are
 concatenated into a 32-d embedding, plus a softmax head over the three esc_mini classes; weights are random
 with a fixed seed, so the bundles only exercise the runtime, they classify nothing. Front end: 16 kHz,
 80 ms windows with 40 ms overlap, 32 mel bands, -60 dB clip, 24 frames (1 s) per window, 0.4 s hop.
@@ -62,16 +66,18 @@ def calibration_windows() -> np.ndarray:
     return np.stack(windows)
 
 
-def to_tflite(model, int8_windows: np.ndarray | None) -> bytes:
+def to_tflite(model, precision: str, calibration: np.ndarray | None = None) -> bytes:
+    """``model`` as a .tflite at ``precision`` (float32, dynamic, or int8 calibrated on ``calibration``)."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = tf.TensorSpec([1, WINDOW_FRAMES, MEL_BANDS], tf.float32, name="spectrogram")
         model.export(tmp, format="tf_saved_model", input_signature=[spec], verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        if int8_windows is not None:
+        if precision != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ({"spectrogram": w[None]} for w in int8_windows)
+        if precision == "int8":
+            converter.representative_dataset = lambda: ({"spectrogram": w[None]} for w in calibration)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
@@ -80,7 +86,7 @@ def to_tflite(model, int8_windows: np.ndarray | None) -> bytes:
 
 
 def strip_tensor_names(tflite: bytes) -> bytes:
-    """Drop tensor names (88 KB of the unrolled int8 graph) but keep the signature, which maps by index."""
+    """Drop tensor names (88 KB of an unrolled graph) but keep the signature, which maps by index."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
@@ -105,19 +111,34 @@ def write_bundle(name: str, precision: str, tflite: bytes) -> Path:
     return directory
 
 
-def main() -> None:
+OUTPUTS = ("tiny.keras", "tiny.bundle", "tiny-int8.bundle", "tiny-dynamic.bundle")
+
+
+def main(names: list[str]) -> int:
     import keras
 
+    unknown = sorted(set(names) - set(OUTPUTS))
+    if unknown:
+        print(f"error: unknown output(s) {', '.join(unknown)}; choose from {', '.join(OUTPUTS)}", file=sys.stderr)
+        return 2
+    wanted = set(names or OUTPUTS)
     keras.utils.set_random_seed(SEED)
     model = build_model(unroll=False)
-    model.save(DATA / "tiny.keras")
-    write_bundle("tiny", "float32", to_tflite(model, None))
     unrolled = build_model(unroll=True)
     unrolled.set_weights(model.get_weights())
-    write_bundle("tiny-int8", "int8", strip_tensor_names(to_tflite(unrolled, calibration_windows())))
-    for path in [DATA / "tiny.keras", *sorted(DATA.glob("tiny*.bundle/*"))]:
-        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.1f} KiB")
+    if "tiny.keras" in wanted:
+        model.save(DATA / "tiny.keras")
+    if "tiny.bundle" in wanted:
+        write_bundle("tiny", "float32", to_tflite(model, "float32"))
+    if "tiny-int8.bundle" in wanted:
+        write_bundle("tiny-int8", "int8", strip_tensor_names(to_tflite(unrolled, "int8", calibration_windows())))
+    if "tiny-dynamic.bundle" in wanted:
+        write_bundle("tiny-dynamic", "dynamic", strip_tensor_names(to_tflite(unrolled, "dynamic")))
+    for name in sorted(wanted):
+        for path in sorted((DATA / name).glob("*")) if name.endswith(".bundle") else [DATA / name]:
+            print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.1f} KiB")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

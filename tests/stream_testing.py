@@ -16,6 +16,7 @@ from audeep_edge.audio import mix, read_audio, resample
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny.bundle"  # float32, 16 kHz, 24 x 32 mel windows, 0.4 s hop, labels Dog bark/Rain/Rooster
 TINY_INT8 = DATA / "tiny-int8.bundle"
+TINY_DYNAMIC = DATA / "tiny-dynamic.bundle"  # the same weights unrolled, int8 weights and float activations
 CLI = str(Path(sys.executable).with_name("audeep-edge"))
 RAIN = DATA / "esc_mini" / "002 - Rain" / "1-17367-A.ogg"
 

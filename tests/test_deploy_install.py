@@ -15,7 +15,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from stream_testing import TINY_INT8
+from stream_testing import TINY_DYNAMIC, TINY_INT8
 
 import audeep_edge
 
@@ -40,8 +40,9 @@ def offline_venv(prefix: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """install.sh run twice into one prefix: first from a source tree with --no-systemd, then again (after the
-    user edited the config) with the unit; returns (prefix, first run, second run)."""
+    """install.sh run twice into one prefix: first from a source tree with --no-systemd and no --bundle (the
+    package's default model), then again (after the user edited the config) with the unit; returns (prefix,
+    first run, second run)."""
     work = tmp_path_factory.mktemp("install")
     source = work / "src"
     shutil.copytree(ROOT / "audeep_edge", source / "audeep_edge", ignore=shutil.ignore_patterns("__pycache__"))
@@ -50,7 +51,7 @@ def installed(tmp_path_factory):
     prefix = work / "root"
     offline_venv(prefix)
     common = ["--prefix", prefix, "--offline", "--profile", "rpi4", "--python", sys.executable]
-    first = install(*common, "--source", source, "--no-systemd", "--bundle", TINY_INT8)
+    first = install(*common, "--source", source, "--no-systemd")
     config = prefix / "etc" / "audeep-edge" / "config.toml"
     if first.returncode == 0:
         config.write_text(config.read_text().replace("threads = 1 ", "threads = 3 "))
@@ -71,7 +72,9 @@ def test_install_into_a_prefix_gives_a_working_cli_config_and_bundle(installed):
     assert (state / "model.bundle" / "bundle.json").is_file()
     config = (prefix / "etc" / "audeep-edge" / "config.toml").read_text()
     assert f'bundle = "{state}/model.bundle"' in config and f'queue-dir = "{state}/spool"' in config
-    assert "config.toml: ok (source mic, bundle tiny-int8 int8" in first.stdout
+    # the profile's precision = "dynamic" is the package's default model's
+    assert "installed the bundled model esc10-dynamic.bundle" in first.stdout
+    assert "config.toml: ok (source mic, bundle esc10-dynamic dynamic" in first.stdout
     assert "no systemd unit" in first.stdout and "audeep-edge.service" not in first.stdout
 
 
@@ -123,12 +126,23 @@ def test_dry_run_with_edgetpu_shows_the_apt_steps_and_changes_nothing(tmp_path):
     assert list((tmp_path / "p").iterdir()) == []
 
 
+def test_dry_run_with_a_bundle_of_the_profiles_precision_shows_where_it_goes(tmp_path):
+    done = install("--dry-run", "--profile", "rpi4", "--bundle", TINY_DYNAMIC, "--prefix", tmp_path / "p",
+                   "--python", sys.executable)
+    assert done.returncode == 0, done.stderr
+    assert f"+ cp -r {TINY_DYNAMIC} {tmp_path}/p/var/lib/audeep-edge/model.bundle.new" in done.stdout
+    assert list((tmp_path / "p").iterdir()) == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["--profile", "pi-zero"], "--profile pi-zero: no such file or profile"),
     (["--profile", "rpi4", "--bundle", "."], "not a bundle directory (no bundle.json)"),
     (["--profile", "rpi4", "--frobnicate"], "unknown option --frobnicate"),
+    (["--profile", "rpi4", "--bundle", TINY_INT8, "--python", sys.executable],
+     'is int8 but the profile has precision = "dynamic": quantize with --precision dynamic'),
 ])
 def test_bad_options_stop_with_one_error_line(tmp_path, args, message):
     done = install("--prefix", tmp_path, *args)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and message in done.stderr
+    assert not (tmp_path / "opt").exists()  # stopped before installing anything

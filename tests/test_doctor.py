@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import stat
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from conftest import Mosquitto, free_port
-from stream_testing import TINY, TINY_INT8, run_cli
+from stream_testing import TINY, TINY_DYNAMIC, TINY_INT8, run_cli
 
 from audeep_edge.config import build_config
 from audeep_edge.deploy import board
@@ -49,6 +50,15 @@ def test_a_missing_bundle_and_a_broker_that_is_down_fail_with_one_line_each():
     assert table["broker"][0] == FAIL and "cannot reach mqtt://127.0.0.1:" in table["broker"][1]
     assert "Connection refused" in table["broker"][1]
     assert done.stdout.splitlines()[-1].startswith("2 failure(s)")
+
+
+def test_a_cpu_profile_s_model_is_timed_on_the_path_listen_takes():
+    """The profiles tell Pi users to time the model with doctor: `auto` with a dynamic bundle is XNNPACK on
+    LiteRT's CompiledModel."""
+    profile = Path(__file__).resolve().parents[1] / "firmware_configs" / "rpi4.toml"
+    checks = {c.name: c for c in run_doctor(DoctorOptions(config_file=profile, bundle=TINY_DYNAMIC, broker="none"))}
+    assert checks["bundle"].status == OK and "tiny-dynamic (dynamic" in checks["bundle"].detail
+    assert checks["model"].status == OK and "CompiledModel, 1 thread(s), delegate xnnpack" in checks["model"].detail
 
 
 def test_an_edgetpu_config_without_the_runtime_warns_or_fails_as_listen_would(tmp_path):
