@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 FORMAT = "[%(levelname)s] %(name)s - %(message)s"
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is when a record is emitted, not when it was set up:
+    a thread that logs after stderr was replaced (a test's capture, a redirect) never writes to a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def setup_logging(verbosity: int = 1, log_file: Path | None = None) -> None:
@@ -20,7 +37,7 @@ def setup_logging(verbosity: int = 1, log_file: Path | None = None) -> None:
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(logging.DEBUG if log_file else level)
-    console = logging.StreamHandler()
+    console = ConsoleHandler()
     console.setLevel(level)
     console.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(console)
