@@ -218,6 +218,26 @@ def test_quantize_cli_writes_a_verified_bundle_with_parity_and_accuracy(tiny, tm
     np.testing.assert_array_equal(via_tf["embedding"], via_litert["embedding"])
 
 
+def test_quantize_uses_the_tensorflow_backend_whatever_keras_backend_says(tiny, tmp_path):
+    """A GPU box exports KERAS_BACKEND=jax for training; quantize must still build its graph on TensorFlow
+    (on JAX, Model.export gives resource variables and BATCH_MATMULs: not a deployable model)."""
+    import os
+    import subprocess
+
+    from audeep_edge.training.quantize import flatbuffer
+
+    pytest.importorskip("jax")
+    _, run, _ = tiny
+    command = [str(Path(sys.executable).with_name("audeep-edge")), "quantize", str(run), "--precision", "float32",
+               "--output", str(tmp_path / "b.bundle")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr
+    assert "KERAS_BACKEND=jax: quantize loads the run on the tensorflow backend" in done.stderr
+    ops = flatbuffer.op_counts((tmp_path / "b.bundle" / "model.tflite").read_bytes())
+    assert "FULLY_CONNECTED" in ops and not {"VAR_HANDLE", "BATCH_MATMUL", "CALL_ONCE"} & set(ops)
+
+
 def test_a_converter_crash_in_the_child_is_a_one_line_cli_error(tiny, tmp_path, capsys, monkeypatch):
     from audeep_edge.training.quantize import convert
 

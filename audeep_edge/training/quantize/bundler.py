@@ -169,8 +169,37 @@ def inference_graph(run_dir: Path, precision: str, head=None):
     return reference, reference
 
 
+def use_tensorflow_backend() -> None:
+    """Make Keras load on its TensorFlow backend, which the TFLite converter needs.
+
+    On JAX or PyTorch, ``Model.export`` goes through jax2tf or torch export and gives a graph of resource
+    variables and BATCH_MATMULs (two subgraphs, not an Edge TPU model). Weights saved on any backend load on
+    TensorFlow (litert-facts), so a ``KERAS_BACKEND`` set for GPU training is overridden here, with a note.
+
+    Raises
+    ------
+    ConfigError : Keras was already imported on another backend in this process.
+    """
+    import os
+    import sys
+
+    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise ConfigError(f"quantize needs Keras on the tensorflow backend, but this process already runs it "
+                              f"on {keras.backend.backend()}; run it without KERAS_BACKEND={wanted}")
+        return
+    if wanted != "tensorflow":
+        log.info("KERAS_BACKEND=%s: quantize loads the run on the tensorflow backend instead (the converter's)",
+                 wanted)
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+
+
 def quantize_run(opts: QuantizeOptions) -> dict:
     """Convert, measure parity, write the bundle to ``opts.output``; return the parity report."""
+    use_tensorflow_backend()
     _check_options(opts)
     facts = run_facts(opts.run_dir)
     if facts.frontend is None:
