@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass, field, fields
 
@@ -82,6 +83,7 @@ class FrontendConfig:
         if not 0 <= self.pre_emphasis < 1:
             raise ConfigError(f"pre-emphasis must be in [0, 1), got {self.pre_emphasis}")
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - frozen settings; also says the correction once, not per clip
     def geometry(self, fs: int) -> FrameGeometry:
         """Frame geometry at ``fs`` Hz, with auDeep's frame-count correction for fixed-length audio."""
         n_fft = int(fs * self.window_width)
