@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
 from audeep_edge.errors import AudioError
+
+
+def read_error_reason(exc: Exception) -> str:
+    """soundfile's error in a few words, without the path it repeats ("Error opening '…': Format not recognised.")."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"^Error opening .*?: ", "", text)
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -28,8 +35,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         samples, fs = soundfile.read(str(path), dtype="float64", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(f"{path}: cannot read audio ({reason})") from None
+        raise AudioError(f"{path}: cannot read audio ({read_error_reason(exc)})") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: the file contains no audio samples")
     check_finite(samples, str(path))

@@ -8,6 +8,7 @@ import numpy as np
 
 from audeep_edge.dataset.model import PARTITIONS, SPLITS, DataSet
 from audeep_edge.dataset.parsers import Parser
+from audeep_edge.audio.io import read_error_reason
 from audeep_edge.errors import AudioError
 
 Rows = list[tuple[str, str]]
@@ -20,8 +21,7 @@ def _audio_info(path) -> tuple[float, int, int]:
     try:
         info = soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(f"{path}: cannot read audio ({reason})") from None
+        raise AudioError(f"{path}: cannot read audio ({read_error_reason(exc)})") from None
     if info.frames <= 0:
         raise AudioError(f"{path}: the file contains no audio samples")
     return info.frames / info.samplerate, int(info.samplerate), int(info.channels)

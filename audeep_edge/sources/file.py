@@ -9,6 +9,7 @@ from typing import Iterator
 
 import soundfile
 
+from audeep_edge.audio.io import read_error_reason
 from audeep_edge.errors import AudioError
 from audeep_edge.sources.base import AudioBlock
 
@@ -41,7 +42,7 @@ class FileSource:
             with soundfile.SoundFile(str(self.path)) as f:
                 self.sample_rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-            raise AudioError(f"--file {self.path}: cannot read audio ({_reason(exc)})") from None
+            raise AudioError(f"--file {self.path}: cannot read audio ({read_error_reason(exc)})") from None
         if frames == 0:
             raise AudioError(f"--file {self.path}: the file contains no audio samples")
         self.duration = frames / self.sample_rate
@@ -63,8 +64,5 @@ class FileSource:
                     yield AudioBlock(samples, captured)
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
             raise AudioError(f"--file {self.path}: cannot read audio after {read / self.sample_rate:.2f} s "
-                             f"({_reason(exc)})") from None
+                             f"({read_error_reason(exc)})") from None
 
-
-def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
