@@ -208,9 +208,10 @@ class _CompiledRunner:
 
     The cache packs each weight tensor once, where the classic interpreter packs it once per node: an
     unrolled graph uses one set of recurrent weights at every time step (2x256 GRU, T=124, dynamic range:
-    2.8 ms and 63 MB peak vs 14 ms for the WHILE-loop graph). Only for float-activation models: the cache
-    keys packed int8 weights by buffer, not by the input zero point folded into them, and an unrolled int8
-    graph has one zero point per step (measured: cosine 0.54 vs the interpreter).
+    3.2 ms per window vs 12.7 ms for the WHILE-loop graph, 103 MB peak for `listen`). Only for
+    float-activation models: XNNPACK folds each int8 node's requantisation scales into its packed weights,
+    and an unrolled int8 graph has its own scales per step, so a shared packing is wrong (measured: cosine
+    0.54 vs the interpreter).
     """
 
     def __init__(self, compiled_model_class, model_path: Path, threads: int) -> None:
@@ -226,7 +227,6 @@ class _CompiledRunner:
             environment = Environment.create(options=EnvironmentOptions(
                 runtime_path=os.path.dirname(os.path.abspath(ai_edge_litert.__file__))))
             self._model = compiled_model_class.from_file(str(model_path), environment=environment, options=options)
-            self._environment = environment
             if not _exit_hook:
                 _exit_hook.append(atexit.register(_silence_native_stderr_at_exit))
             signatures = self._model.get_signature_list()
