@@ -37,10 +37,12 @@ def embedding_fields(embedding: np.ndarray, dtype: str, encoding: str) -> dict:
 
 @dataclass
 class Analysis:
-    """A window's ``window`` payload and the ``event`` payloads it causes (``label_change``, ``novel``)."""
+    """A window's ``window`` payload and the ``event`` payloads it causes (``label_change``, ``novel``);
+    ``labels`` is the new label list when the enrolled labels changed just before this window, else None."""
 
     payload: dict
     events: list[dict] = field(default_factory=list)
+    labels: list[str] | None = None
 
 
 class WindowAnalyzer:
@@ -74,11 +76,12 @@ class WindowAnalyzer:
     def __call__(self, window: Window) -> Analysis:
         """Analyse ``window`` (wall time = now)."""
         out = self.encoder(window_features(window.power, self.clip_below, self.clip_above))
-        probabilities, labels, novelty = out.probabilities, self.labels, None
+        probabilities, labels, novelty, changed = out.probabilities, self.labels, None, None
         if self.adaptation is not None:
             if self.adaptation.poll():
                 self._smoother.reset()  # the label list changed under the smoother
-                log.info("labels now: %s", ", ".join(self.adaptation.labels(self.labels)))
+                changed = self.adaptation.labels(self.labels)
+                log.info("labels now: %s", ", ".join(changed))
             probabilities = self.adaptation.classify(out.embedding, out.probabilities)
             labels = self.adaptation.labels(self.labels)
             novelty = self.adaptation.novelty(out.embedding)
@@ -96,7 +99,7 @@ class WindowAnalyzer:
             payload["novelty"] = round(novelty, 4)
         if self.embeddings != "off":
             payload.update(embedding_fields(out.embedding, self.embeddings, self.embedding_encoding))
-        return Analysis(payload, self._events(payload, novelty))
+        return Analysis(payload, self._events(payload, novelty), labels=changed)
 
     def _events(self, payload: dict, novelty: float | None) -> list[dict]:
         head = {"schema_version": SCHEMA_VERSION, "device_id": self.device_id, "wall_time": payload["wall_time"]}

@@ -74,7 +74,6 @@ class Pipeline:
         self.source, self.windower, self.analyzer, self.sinks = source, windower, analyzer, sinks
         self.max_windows = max_windows
         self.health = HealthMonitor(analyzer.device_id, health_interval)
-        self._labels = self._label_fields()
 
     def run(self, stop: threading.Event | None = None) -> RunSummary:
         """Stream until the audio ends, ``stop`` is set or ``max_windows`` windows were published."""
@@ -112,7 +111,11 @@ class Pipeline:
         """Analyse and publish ``windows``; True once ``max_windows`` is reached."""
         for window in windows:
             analysis = self.analyzer(window)
-            self._announce_labels()
+            if analysis.labels is not None:
+                fields = label_fields(self.analyzer.labels, analysis.labels)
+                for sink in self.sinks:
+                    if hasattr(sink, "update_info"):
+                        sink.update_info(fields)
             for sink in self.sinks:
                 sink.publish_window(analysis.payload)
                 for event in analysis.events:
@@ -124,19 +127,6 @@ class Pipeline:
             if self.max_windows is not None and summary.windows >= self.max_windows:
                 return True
         return False
-
-    def _label_fields(self) -> dict | None:
-        adaptation, trained = self.analyzer.adaptation, self.analyzer.labels
-        return None if adaptation is None else label_fields(trained, adaptation.labels(trained))
-
-    def _announce_labels(self) -> None:
-        """Republish ``info``'s label fields when an enrolled label was added or removed since the last window."""
-        fields = self._label_fields()
-        if fields != self._labels:
-            self._labels = fields
-            for sink in self.sinks:
-                if hasattr(sink, "update_info"):
-                    sink.update_info(fields)
 
     def _publish_health(self) -> None:
         payload = self.health.report(overruns=self.source.overruns, queue_depth=self.source.queue_depth,
