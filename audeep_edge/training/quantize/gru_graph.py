@@ -13,8 +13,9 @@ This graph computes exactly that, rearranged for the deployed model:
   can never reach 1 and every step forgets ≥ 0.4 % of the state (0.996¹²⁴ ≈ 0.6 over a 5 s window);
   ``u`` can be exactly 0, so the state is kept as the float model keeps it.
 
-Measured on the ESC-10 −60 dB run (fold 5, docs/quantize.md): int8 embedding cosine vs Keras 0.976 → 0.996
-(min 0.79 → 0.97), accuracy gap −3.7 → 0 points; per-window latency 11.7 → 7.5 ms (int8, XNNPACK).
+Measured on the ESC-10 −60 dB run (docs/quantize.md): int8 embedding cosine vs Keras 0.970 → 0.994 (min
+0.79 → 0.95), accuracy vs float −2.75 → −0.25 points over 5 folds; per-window latency 11.7 → 8.0 ms (int8,
+XNNPACK).
 The graph is unrolled by construction (one subgraph: what full-int8 calibration and the Edge TPU need).
 """
 
