@@ -115,3 +115,24 @@ def cli(capsys, *args) -> tuple[int, str, str]:
         return code, "", ""
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def untrained_run(run_dir: Path, spectrograms: Path, *, num_layers: int, seed: int) -> Path:
+    """A t-RAE run directory (``num_layers`` x 8 GRU, bidirectional decoder) on ``spectrograms``, with random
+    weights: export and streaming are deterministic, so checking them needs no training."""
+    import keras
+
+    from audeep_edge.dataset import load_dataset
+    from audeep_edge.training import runs
+    from audeep_edge.training.autoencoders import TimeAutoencoderConfig, build_autoencoder
+
+    ds = load_dataset(spectrograms)
+    shape = tuple(ds.features.shape[1:])
+    config = TimeAutoencoderConfig(num_layers=num_layers, num_units=8, bidirectional_decoder=True)
+    runs.write_run_config(run_dir, config, shape, training={"inputs": [str(spectrograms)]}, frontend=ds.frontend)
+    keras.utils.set_random_seed(seed)
+    autoencoder = build_autoencoder(config, shape)
+    # trained-looking biases, so that silent (all-zero) windows do not give all-zero embeddings
+    autoencoder.representation.bias.assign(np.linspace(-0.5, 0.5, config.representation_size()))
+    autoencoder.save_weights(run_dir / runs.WEIGHTS_FILE)
+    return run_dir

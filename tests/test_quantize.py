@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, untrained_run
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.errors import DataError, ModelError
@@ -28,8 +28,6 @@ def tiny(tmp_path_factory):
     import keras
 
     from audeep_edge.dataset import load_dataset
-    from audeep_edge.training import runs
-    from audeep_edge.training.autoencoders import TimeAutoencoderConfig, build_autoencoder
     from audeep_edge.training.heads import save_head
 
     root = tmp_path_factory.mktemp("quantize")
@@ -39,15 +37,10 @@ def tiny(tmp_path_factory):
                        "--fixed-length", 5, "--chunk-length", 0.8, "--chunk-count", 6)
     assert code == 0, err
     ds = load_dataset(nc)
-    config = TimeAutoencoderConfig(num_layers=1, num_units=8, bidirectional_decoder=True)
-    runs.write_run_config(root / "run", config, (T, F), training={"inputs": [str(nc)]}, frontend=ds.frontend)
-    keras.utils.set_random_seed(3)
-    autoencoder = build_autoencoder(config, (T, F))
-    # trained-looking biases, so that silent (all-zero) windows do not give all-zero embeddings
-    autoencoder.representation.bias.assign(np.linspace(-0.5, 0.5, config.representation_size()))
-    autoencoder.save_weights(root / "run" / runs.WEIGHTS_FILE)
+    assert ds.features.shape[1:] == (T, F)
+    untrained_run(root / "run", nc, num_layers=1, seed=3)
     labels = sorted(set(ds.label_nominal))
-    head = keras.Sequential([keras.Input((config.representation_size(),)),
+    head = keras.Sequential([keras.Input((16,)),  # 1 x 8 GRU, bidirectional decoder: 16-d representation
                              keras.layers.Dense(len(labels), activation="softmax")])
     save_head(root / "head", head, labels, {})
     return nc, root / "run", root / "head"

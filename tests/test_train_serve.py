@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import cli
+from conftest import cli, untrained_run
 from stream_testing import cosine, read_jsonl, run_cli
 
 from audeep_edge.audio import mix, read_audio
@@ -24,11 +24,7 @@ T, F, SECONDS = 20, 16, 0.84            # 0.84 s at 44.1 kHz, 80 ms windows, 40 
 
 
 def test_listen_publishes_the_embeddings_that_generate_writes(tmp_path):
-    import keras
-
     from audeep_edge.dataset import load_dataset
-    from audeep_edge.training import runs
-    from audeep_edge.training.autoencoders import TimeAutoencoderConfig, build_autoencoder
 
     segments = tmp_path / "segments"
     segments.mkdir()
@@ -46,15 +42,8 @@ def test_listen_publishes_the_embeddings_that_generate_writes(tmp_path):
     code, _, err = cli(None, "preprocess", "--basedir", segments, "--parser", "no-metadata", "--output", nc,
                        "--mel-spectrum", F, "--window-width", 0.08, "--window-overlap", 0.04, "--clip-below", -60)
     assert code == 0, err
-    ds = load_dataset(nc)
-    assert ds.features.shape[1:] == (T, F)
-    config = TimeAutoencoderConfig(num_layers=2, num_units=8, bidirectional_decoder=True)
-    run = tmp_path / "run"
-    runs.write_run_config(run, config, (T, F), training={"inputs": [str(nc)]}, frontend=ds.frontend)
-    keras.utils.set_random_seed(11)
-    autoencoder = build_autoencoder(config, (T, F))
-    autoencoder.representation.bias.assign(np.linspace(-0.5, 0.5, config.representation_size()))
-    autoencoder.save_weights(run / runs.WEIGHTS_FILE)
+    assert load_dataset(nc).features.shape[1:] == (T, F)
+    run = untrained_run(tmp_path / "run", nc, num_layers=2, seed=11)
 
     bundle = tmp_path / "tiny.bundle"
     code, _, err = cli(None, "quantize", run, "--precision", "float32", "--output", bundle)
