@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "float16", "dynamic", "int8", "edgetpu")
 ESC10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc10"
 #: (column, threads, delegate) of the runtime's Encoder: ``auto`` is what `listen` uses by default (LiteRT's
-#: CompiledModel with a shared weight cache for float-activation models, the classic interpreter otherwise).
+#: CompiledModel with a shared weight cache where ``shares_packed_weights``, the classic interpreter otherwise).
 LATENCY_SETTINGS = (("1 thr auto", 1, "auto"), ("2 thr auto", 2, "auto"), ("1 thr xnnpack", 1, "xnnpack"),
                     ("1 thr none", 1, "none"))
 

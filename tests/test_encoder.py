@@ -11,8 +11,10 @@ from stream_testing import DATA, TINY, TINY_INT8, cosine
 from audeep_edge.audio import read_audio
 from audeep_edge.bundle import load_bundle
 from audeep_edge.encoder import Encoder, count_subgraphs
+from audeep_edge.encoder.interpreter import shares_packed_weights
 from audeep_edge.errors import ModelError
 from audeep_edge.features import extract
+from audeep_edge.training.quantize.flatbuffer import share_step_quantization
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +57,29 @@ def test_xnnpack_and_plain_kernels_agree(real_windows, bundle):
         assert cosine(plain(window).embedding, xnnpack(window).embedding) >= 0.999
 
 
-def test_auto_uses_xnnpack_for_while_loops_and_plain_kernels_for_unrolled_graphs():
-    """XNNPACK packs weights once per FULLY_CONNECTED node: once for a WHILE loop, once per step when unrolled."""
+def test_auto_uses_xnnpack_for_while_loops_and_plain_kernels_for_per_step_quantised_graphs():
+    """XNNPACK packs int8 weights with their node's requantisation: once for a WHILE loop, once per step when
+    unrolled with per-step quantisation (tiny-int8 is such an older bundle)."""
     while_loop, unrolled = load_bundle(TINY).model_path, load_bundle(TINY_INT8).model_path
     assert count_subgraphs(while_loop) == 5 and count_subgraphs(unrolled) == 1
     assert Encoder(while_loop).delegate == "xnnpack" and Encoder(unrolled).delegate == "none"
     assert count_subgraphs(TINY / "bundle.json") == 0
+
+
+def test_int8_with_one_quantisation_per_weight_matrix_runs_on_the_weight_cache(real_windows, tmp_path):
+    """What `quantize` writes now: every step of the unrolled int8 graph shares its weight matrices'
+    quantisation, so CompiledModel's cache packs each matrix once, with the plain kernels' results."""
+    old = load_bundle(TINY_INT8).model_path
+    data, requantised = share_step_quantization(old.read_bytes())
+    new = tmp_path / "model.tflite"
+    new.write_bytes(data)
+    assert requantised > 0 and not shares_packed_weights(old) and shares_packed_weights(new)
+    cached, plain, before = Encoder(new), Encoder(new, delegate="none"), Encoder(old, delegate="none")
+    assert "CompiledModel" in cached.backend and cached.delegate == "xnnpack"
+    for window in real_windows:
+        embedding = cached(window).embedding
+        assert cosine(embedding, plain(window).embedding) >= 0.999
+        assert cosine(embedding, before(window).embedding) >= 0.99
 
 
 def test_missing_edgetpu_falls_back_to_cpu_with_a_warning_or_fails_when_required(real_windows, caplog):

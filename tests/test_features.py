@@ -7,6 +7,7 @@ import pytest
 from scipy.signal import get_window, resample_poly, spectrogram
 
 from audeep_edge.audio import StreamingResampler, mix, read_audio
+from audeep_edge.audio.io import check_finite
 from audeep_edge.errors import AudioError, ConfigError
 from audeep_edge.features import FrontendConfig, StreamingFrontend, extract, window_features
 
@@ -109,6 +110,13 @@ def test_non_finite_samples_are_rejected_with_a_clear_error(bad):
     x[100] = bad
     with pytest.raises(AudioError, match="clip.wav: 1 non-finite"):
         extract(x, 16000, FrontendConfig(), where="clip.wav")
+
+
+def test_huge_but_finite_samples_are_not_mistaken_for_non_finite_ones():
+    """The check sums the block (NaN/inf propagate); a sum that overflows on finite samples is no error."""
+    check_finite(np.full(1000, 3e38, np.float32), "loud.wav")
+    with pytest.raises(AudioError, match="loud.wav: 1 non-finite"):
+        check_finite(np.array([3e38, 3e38, -np.inf], np.float32), "loud.wav")
 
 
 def test_chunking_keeps_the_first_chunks_and_refuses_too_few():

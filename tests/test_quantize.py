@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cli, untrained_run
+from stream_testing import cosine
 
 from audeep_edge.bundle import load_bundle
+from audeep_edge.encoder import Encoder
+from audeep_edge.encoder.interpreter import shares_packed_weights
 from audeep_edge.errors import DataError, ModelError
 
 pytest.importorskip("tensorflow")
@@ -198,6 +201,12 @@ def test_quantize_cli_writes_a_verified_bundle_with_parity_and_accuracy(tiny, tm
     # the GRU rewrite (gru_graph) slices frames with STRIDED_SLICE: no UNPACK, every op in Coral's table
     assert report["edgetpu"]["ready"] is True and "UNPACK" not in report["ops"]
     assert bundle.manifest["input"]["dtype"] == "int8"
+    # one quantisation per weight matrix: the runtime packs each matrix once (weight cache), same results
+    assert shares_packed_weights(bundle.model_path)
+    cached, plain = Encoder(bundle.model_path), Encoder(bundle.model_path, delegate="none")
+    assert "CompiledModel" in cached.backend
+    for window in np.random.default_rng(1).uniform(-1, 1, (3, T, F)).astype(np.float32):
+        assert cosine(cached(window).embedding, plain(window).embedding) >= 0.999
 
     # the same model loads with tf.lite (what devices without ai-edge-litert fall back to)
     import tensorflow as tf

@@ -119,18 +119,65 @@ class Encoded:
     probabilities: np.ndarray | None
 
 
-def float_input(model_path: str | Path) -> bool:
-    """Whether the model's first input is float32 (float32, float16 and dynamic-range bundles; int8 and Edge TPU
-    bundles take int8). Read from the flatbuffer with ai-edge-litert's schema; False when that is unavailable."""
+#: Ops whose int8 weights XNNPACK packs together with the node's input and output requantisation.
+PACKED_WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
+
+
+def shares_packed_weights(model_path: str | Path) -> bool:
+    """Whether XNNPACK's weight cache may pack each weight matrix once for all the nodes that use it.
+
+    Always for float-activation models (float32, float16, dynamic range). An int8 node's packing includes its
+    input and output requantisation, and the cache tells packings apart by the weights only, so an int8 model
+    qualifies when every node reading the same weights has the same input and output quantisation (what
+    ``quantize`` writes; a per-step calibrated graph measured cosine 0.54 against the interpreter). Read with
+    ai-edge-litert's schema; False when that is unavailable or the file is not a model.
+    """
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:
         return False
     try:
-        graph = schema.Model.GetRootAs(Path(model_path).read_bytes(), 0).Subgraphs(0)
-        return graph.Tensors(graph.Inputs(0)).Type() == schema.TensorType.FLOAT32
+        model = schema.Model.GetRootAs(Path(model_path).read_bytes(), 0)
+        graph = model.Subgraphs(0)
+        if graph.Tensors(graph.Inputs(0)).Type() == schema.TensorType.FLOAT32:
+            return True
+        packed = {getattr(schema.BuiltinOperator, name) for name in PACKED_WEIGHT_OPS}
+        codes = {i for i in range(model.OperatorCodesLength())
+                 if max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode()) in packed}
+        seen: dict[tuple, tuple] = {}
+        for g in range(model.SubgraphsLength()):
+            graph = model.Subgraphs(g)
+            for j in range(graph.OperatorsLength()):
+                op = graph.Operators(j)
+                if op.OpcodeIndex() not in codes:
+                    continue
+                weights = model.Buffers(graph.Tensors(op.Inputs(1)).Buffer()).DataAsNumpy()
+                where = (weights.__array_interface__["data"][0], weights.size) if hasattr(weights, "size") else (g, j)
+                bias = op.Inputs(2) if op.InputsLength() > 2 else -1
+                sig = (_affine(graph.Tensors(op.Inputs(0))), _affine(graph.Tensors(op.Outputs(0))),
+                       graph.Tensors(bias).Buffer() if bias >= 0 else -1)
+                if seen.setdefault(where, sig) != sig:
+                    return False
+        return True
     except Exception:  # noqa: BLE001 - not a flatbuffer: the interpreter will say so
         return False
+
+
+def _add_quantization(model_path: Path, details: list[dict]) -> None:
+    """Add the classic interpreter's ``quantization`` (scale, zero point) to CompiledModel tensor details,
+    read from the model's main subgraph."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(model_path.read_bytes(), 0).Subgraphs(0)
+    for detail in details:
+        scales, zero_points = _affine(graph.Tensors(detail["index"]))
+        detail["quantization"] = (scales[0], zero_points[0]) if scales else (0.0, 0)
+
+
+def _affine(tensor) -> tuple:
+    q = tensor.Quantization()
+    return (tuple(q.ScaleAsNumpy().tolist()) if q is not None and q.ScaleLength() else (),
+            tuple(q.ZeroPointAsNumpy().tolist()) if q is not None and q.ZeroPointLength() else ())
 
 
 def _compiled_model_class():
@@ -207,11 +254,9 @@ class _CompiledRunner:
     """LiteRT's ``CompiledModel`` on the CPU (XNNPACK) with an in-memory weight cache.
 
     The cache packs each weight tensor once, where the classic interpreter packs it once per node: an
-    unrolled graph uses one set of recurrent weights at every time step (2x256 GRU, T=124, dynamic range:
-    3.2 ms per window vs 12.7 ms for the WHILE-loop graph, 103 MB peak for `listen`). Only for
-    float-activation models: XNNPACK folds each int8 node's requantisation scales into its packed weights,
-    and an unrolled int8 graph has its own scales per step, so a shared packing is wrong (measured: cosine
-    0.54 vs the interpreter).
+    unrolled graph uses one set of recurrent weights at every time step (2x256 GRU, T=124: dynamic range
+    3.2 ms per window vs 12.7 ms for the WHILE-loop graph; int8 3.5 ms vs 8.0 ms with per-node packing).
+    Only for models that :func:`shares_packed_weights` accepts.
     """
 
     def __init__(self, compiled_model_class, model_path: Path, threads: int) -> None:
@@ -232,13 +277,14 @@ class _CompiledRunner:
             signatures = self._model.get_signature_list()
             self.inputs = self._model.get_input_tensor_details(SIGNATURE) if SIGNATURE in signatures else {}
             self.outputs = self._model.get_output_tensor_details(SIGNATURE) if SIGNATURE in signatures else {}
+            _add_quantization(model_path, [*self.inputs.values(), *self.outputs.values()])
             if INPUT_NAME in self.inputs:
                 index = self._model.get_signature_index(SIGNATURE)
                 self._in = self._model.create_input_buffers(index)
                 self._out = self._model.create_output_buffers(index)
                 self._index, self._names = index, list(signatures[SIGNATURE]["outputs"])
                 self._sizes = {name: int(np.prod(self.outputs[name]["shape"])) for name in self._names}
-                self.run(np.zeros(self.inputs[INPUT_NAME]["shape"], np.float32))
+                self.run(np.zeros(self.inputs[INPUT_NAME]["shape"], self.inputs[INPUT_NAME]["dtype"]))
 
     def __del__(self) -> None:
         try:
@@ -263,12 +309,14 @@ class Encoder:
     threads : interpreter threads.
     delegate : ``none`` (plain CPU kernels, XNNPACK off), ``xnnpack`` (LiteRT's CPU delegate), ``edgetpu``
         (``libedgetpu`` through the delegate loader) or ``auto``: XNNPACK, except for an unrolled int8 graph
-        run by the classic interpreter, where XNNPACK packs the weights once per time step (int8 2x256 GRU,
-        T=124: +54 MB RSS for a 3.5x faster invoke) — there ``auto`` means ``none``.
+        whose time steps have their own quantisation (bundles written before ``quantize`` shared it): the
+        classic interpreter's XNNPACK packs its weights once per step (2x256 GRU, T=124: +54 MB RSS for a
+        3.5x faster invoke), so there ``auto`` means ``none``.
     require_delegate : raise instead of falling back to the CPU when the delegate cannot be loaded.
 
-    Float-activation models run on LiteRT's ``CompiledModel`` with a shared weight cache when ai-edge-litert
-    provides it (see :class:`_CompiledRunner`); everything else on the classic ``Interpreter``.
+    Models whose weights can be packed once (float activations, or int8 with one quantisation per weight
+    matrix: :func:`shares_packed_weights`) run on LiteRT's ``CompiledModel`` with a weight cache when
+    ai-edge-litert provides it (see :class:`_CompiledRunner`); everything else on the classic ``Interpreter``.
 
     Attributes
     ----------
@@ -285,7 +333,7 @@ class Encoder:
         backend = interpreter_backend()
         self.backend = f"{backend.name} {backend.version}"
         compiled = _compiled_model_class() if backend.name == "ai-edge-litert" else None
-        shareable = compiled is not None and delegate in ("auto", "xnnpack") and float_input(self.model_path)
+        shareable = compiled is not None and delegate in ("auto", "xnnpack") and shares_packed_weights(self.model_path)
         if delegate == "auto":
             delegate = "xnnpack" if shareable or count_subgraphs(self.model_path) > 1 else "none"
         delegates, self.delegate = self._delegates(backend, delegate, require_delegate)

@@ -120,11 +120,12 @@ def _targets(labels: np.ndarray, label_names: list[str], path: Path) -> np.ndarr
 
 
 def finish_model(raw: bytes, precision: str) -> bytes:
-    """Converter output -> the bundle's model: float islands of int8 graphs moved to int8, UNPACK rewritten
-    for edgetpu, then compacted."""
+    """Converter output -> the bundle's model: float islands of int8 graphs moved to int8 and one quantisation
+    per shared weight matrix, UNPACK rewritten for edgetpu, then compacted."""
     if precision in UNROLLED_PRECISIONS:
         raw, moved = flatbuffer.requantize_float_islands(raw)
-        log.debug("moved %d float ops to int8", moved)
+        raw, shared = flatbuffer.share_step_quantization(raw)
+        log.debug("moved %d float ops to int8; %d tensors requantised to their step family's range", moved, shared)
     if precision == "edgetpu":
         raw, replaced = flatbuffer.unpack_to_slices(raw)
         log.debug("replaced %d UNPACK ops by STRIDED_SLICE", replaced)

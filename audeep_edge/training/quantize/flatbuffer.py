@@ -1,4 +1,5 @@
-"""TFLite flatbuffer surgery on converter output: shrink it, rewrite UNPACK for the Edge TPU, list its ops.
+"""TFLite flatbuffer surgery on converter output: shrink it, share the int8 time steps' quantisation, rewrite
+UNPACK for the Edge TPU, list its ops.
 
 Uses the schema bindings shipped with ai-edge-litert (no TensorFlow import). An unrolled int8 RNN has one
 tensor per gate per time step (≈5,000 for 2×256 GRU at T=124): the converter's tensor names then take as
@@ -14,6 +15,8 @@ from collections import Counter
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as fb
+
+from audeep_edge.encoder.interpreter import PACKED_WEIGHT_OPS
 
 _FILE_IDENTIFIER = b"TFL3"
 _BUFFER_ALIGNMENT = 16  # the converter's own alignment of constant data; SIMD kernels may rely on it
@@ -237,6 +240,90 @@ def requantize_float_islands(data: bytes) -> tuple[bytes, int]:
             moved += 1
         subgraph.operators = [op for op in ops if id(op) not in dropped]
     return (write_model(model) if moved else data), moved
+
+
+_PACKED_WEIGHT_OPS = frozenset(getattr(fb.BuiltinOperator, name) for name in PACKED_WEIGHT_OPS)
+#: Ops whose int8 output must keep the quantisation of their inputs.
+_SAME_SCALE_OPS = _DATA_MOVEMENT_OPS | {fb.BuiltinOperator.SPLIT_V, fb.BuiltinOperator.CONCATENATION,
+                                        fb.BuiltinOperator.PACK, fb.BuiltinOperator.GATHER}
+#: Ops whose int8 output quantisation is fixed by the kernel (σ: 1/256, tanh: 1/128, softmax: 1/256).
+_FIXED_OUTPUT_OPS = frozenset({fb.BuiltinOperator.LOGISTIC, fb.BuiltinOperator.TANH, fb.BuiltinOperator.SOFTMAX})
+
+
+def _affine(tensor: fb.TensorT) -> tuple[float, int] | None:
+    q = tensor.quantization
+    if tensor.type != fb.TensorType.INT8 or q is None or q.scale is None or len(q.scale) != 1:
+        return None
+    return float(q.scale[0]), int(q.zeroPoint[0])
+
+
+def share_step_quantization(data: bytes) -> tuple[bytes, int]:
+    """Give every node that uses the same int8 weights the same input and output quantisation.
+
+    Calibration gives each time step of an unrolled RNN its own activation ranges, so XNNPACK packs the
+    recurrent weights once per step (the requantisation is packed with them): 123 copies per matrix, read
+    from memory at every window. Here the tensors that must agree (the inputs of all nodes sharing a weight
+    matrix, their outputs, and whatever data-movement ops tie to them) get the union of their ranges; the
+    kernels requantise to it, and a weight cache can then hold one packing per matrix. Nodes with a bias
+    (int32 at the input's scale) and groups holding a fixed-range tensor (σ, tanh, graph input/output) are
+    left alone. Returns the model and the number of tensors requantised.
+    """
+    model = read_model(data)
+    changed = 0
+    for subgraph in model.subgraphs:
+        tensors = subgraph.tensors
+        parent = list(range(len(tensors)))
+
+        def root(t: int) -> int:
+            while parent[t] != t:
+                parent[t] = parent[parent[t]]
+                t = parent[t]
+            return t
+
+        def join(members: list[int]) -> None:
+            for t in members[1:]:
+                parent[root(t)] = root(members[0])
+
+        fixed = {int(t) for t in subgraph.inputs} | {int(t) for t in subgraph.outputs}
+        families: dict[tuple, list[fb.OperatorT]] = {}
+        for op in subgraph.operators:
+            builtin = _builtin(model, op)
+            if builtin in _PACKED_WEIGHT_OPS:
+                families.setdefault(_weights_key(model, subgraph, op), []).append(op)
+            elif builtin in _SAME_SCALE_OPS:
+                join([int(t) for t in [*op.inputs, *op.outputs] if t >= 0 and not _is_constant(model, tensors[t])])
+            if builtin in _FIXED_OUTPUT_OPS:
+                fixed.update(int(t) for t in op.outputs)
+        for key, ops in families.items():
+            if len(ops) > 1 and not key[2]:                       # no bias
+                join([int(op.inputs[0]) for op in ops])
+                join([int(op.outputs[0]) for op in ops])
+        groups: dict[int, list[int]] = {}
+        for t, tensor in enumerate(tensors):
+            if _affine(tensor) is not None and not _is_constant(model, tensor):
+                groups.setdefault(root(t), []).append(t)
+        for members in groups.values():
+            params = {_affine(tensors[t]) for t in members}
+            if len(params) < 2 or fixed.intersection(members):
+                continue
+            low = min(0.0, *(scale * (-128 - zero) for scale, zero in params))
+            high = max(0.0, *(scale * (127 - zero) for scale, zero in params))
+            scale = (high - low) / 255.0
+            shared = fb.QuantizationParametersT()
+            shared.scale = np.asarray([scale], np.float32)
+            shared.zeroPoint = np.asarray([int(np.clip(round(-128 - low / scale), -128, 127))], np.int64)
+            for t in members:
+                tensors[t].quantization = shared
+            changed += len(members)
+    return (write_model(model) if changed else data), changed
+
+
+def _weights_key(model: fb.ModelT, subgraph: fb.SubGraphT, op: fb.OperatorT) -> tuple:
+    """What XNNPACK's weight cache tells packings apart by: the weights' bytes and quantisation, and the bias."""
+    weights = subgraph.tensors[op.inputs[1]]
+    bias = int(op.inputs[2]) if len(op.inputs) > 2 else -1
+    data = model.buffers[weights.buffer].data
+    return (bytes(data) if data is not None else weights.buffer, _affine(weights), bias >= 0)
 
 
 def _is_constant(model: fb.ModelT, tensor: fb.TensorT) -> bool:
