@@ -58,6 +58,27 @@ def test_sample_recipe_representation_is_1024():
     assert TimeAutoencoderConfig(num_layers=2, num_units=256).representation_size() == 512
 
 
+@pytest.mark.parametrize("cell, gates, candidate", [("GRU", 2, 1), ("LSTM", 4, 0)])
+def test_initialisation_is_tf1s(cell, gates, candidate):
+    """auDeep trained with TF1's defaults (spec §4.1): Glorot-uniform over each cell's joint [x, h] kernel (in
+    Keras' input and recurrent parts alike), GRU gate biases 1, Glorot-uniform Dense biases."""
+    units = 32
+    model = build_autoencoder(TimeAutoencoderConfig(num_layers=2, num_units=units, cell=cell,
+                                                    bidirectional_decoder=True), (T, F))
+    blocks = [(0, gates * units)] + ([(gates * units, (gates + candidate) * units)] if candidate else [])
+    for rnn, width in zip(model.encoder.rnns, (F, units)):           # the two encoder layers: D = F, then U
+        for kernel in (rnn.cell.kernel, rnn.cell.recurrent_kernel):
+            kernel = np.asarray(kernel)
+            for start, stop in blocks:
+                limit = np.sqrt(6.0 / (width + units + stop - start))
+                assert 0.9 * limit < np.abs(kernel[:, start:stop]).max() <= limit
+        if cell == "GRU":
+            bias = np.asarray(rnn.cell.bias)
+            assert np.all(bias[:2 * units] == 1) and np.all(bias[2 * units:] == 0)
+    bias = np.asarray(model.representation.bias)
+    assert 0.5 * np.sqrt(3 / bias.size) < np.abs(bias).max() <= np.sqrt(3 / bias.size)
+
+
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_decoder_output_at_t_does_not_depend_on_target_t(bidirectional):
     """The forward stack reads target t-1 at step t (a single shift); a backward stack reads zeros."""

@@ -12,7 +12,7 @@ from keras import ops
 
 from audeep_edge.training.autoencoders.config import (AutoencoderConfig, FrequencyAutoencoderConfig,
                                                       FrequencyTimeAutoencoderConfig, TimeAutoencoderConfig)
-from audeep_edge.training.autoencoders.rnn import RecurrentDecoder, RecurrentEncoder
+from audeep_edge.training.autoencoders.rnn import RecurrentDecoder, RecurrentEncoder, tanh_dense
 
 
 def shift_right(seq):
@@ -65,8 +65,7 @@ class TimeAutoencoder(Autoencoder):
         super().__init__(config, input_shape, **kwargs)
         self.encoder = RecurrentEncoder(config.encoder, keep_prob=config.keep_prob, noise=config.encoder_noise,
                                         unroll=unroll, name="encoder")
-        self.representation = keras.layers.Dense(config.representation_size(), activation="tanh",
-                                                 name="representation")
+        self.representation = tanh_dense(config.representation_size(), name="representation")
         self.decoder = RecurrentDecoder(config.decoder, self.spectrogram_shape[1], keep_prob=config.keep_prob,
                                         feed_previous_prob=config.feed_previous_prob, name="decoder")
 
@@ -104,11 +103,10 @@ class FrequencyAutoencoder(Autoencoder):
         self.num_windows, self.window_step = config.window_layout(num_bands)
         self.encoder = RecurrentEncoder(config.encoder, keep_prob=config.keep_prob, noise=config.encoder_noise,
                                         unroll=unroll, name="encoder")
-        self.representation = keras.layers.Dense(config.representation_size(), activation="tanh",
-                                                 name="representation")
+        self.representation = tanh_dense(config.representation_size(), name="representation")
         self.decoder = RecurrentDecoder(config.decoder, config.freq_window_width, keep_prob=config.keep_prob,
                                         feed_previous_prob=config.feed_previous_prob, name="decoder")
-        self.reconstruction = keras.layers.Dense(num_bands, activation="tanh", name="reconstruction")
+        self.reconstruction = tanh_dense(num_bands, name="reconstruction")
 
     def build(self, input_shape):
         config, num_frames = self.ae_config, self.spectrogram_shape[0]
@@ -159,15 +157,13 @@ class FrequencyTimeAutoencoder(Autoencoder):
                                           unroll=unroll, name="f_encoder")
         self.t_encoder = RecurrentEncoder(config.t_encoder, keep_prob=keep, noise=config.t_encoder_noise,
                                           unroll=unroll, name="t_encoder")
-        self.representation = keras.layers.Dense(config.representation_size(), activation="tanh",
-                                                 name="representation")
+        self.representation = tanh_dense(config.representation_size(), name="representation")
         self.t_decoder = RecurrentDecoder(config.t_decoder, code_size, keep_prob=keep,
                                           feed_previous_prob=config.t_feed_previous_prob, name="t_decoder")
-        self.f_decoder_state = keras.layers.Dense(config.f_decoder.state_size, activation="tanh",
-                                                  name="f_decoder_state")
+        self.f_decoder_state = tanh_dense(config.f_decoder.state_size, name="f_decoder_state")
         self.f_decoder = RecurrentDecoder(config.f_decoder, config.freq_window_width, keep_prob=keep,
                                           feed_previous_prob=config.f_feed_previous_prob, name="f_decoder")
-        self.reconstruction = keras.layers.Dense(num_bands, activation="tanh", name="reconstruction")
+        self.reconstruction = tanh_dense(num_bands, name="reconstruction")
 
     def build(self, input_shape):
         config, num_frames = self.ae_config, self.spectrogram_shape[0]
