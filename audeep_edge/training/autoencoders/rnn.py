@@ -10,7 +10,8 @@ mask at every time step, during training only. The states that leave the encoder
 Initialisation is TF1's (spec §4.1), as auDeep trained: Glorot-uniform over each cell's joint ``[x, h]``
 kernel (:class:`JointGlorotUniform`), gate biases 1 (:class:`GRUGateBias`), and Glorot-uniform Dense biases
 (:func:`tanh_dense`). Against Keras' defaults (orthogonal recurrent kernels, zero biases) it gave the ESC-10
-recipe 82.60 ± 0.86 % fused instead of 80.85 ± 0.87 % (docs/training.md).
+recipe 82.60 ± 0.86 % fused instead of 80.85 ± 0.87 %, one training each; single settings moved by up to
+3 points either way (docs/training.md).
 """
 
 from __future__ import annotations

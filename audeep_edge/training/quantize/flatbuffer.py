@@ -294,8 +294,8 @@ def share_step_quantization(data: bytes) -> tuple[bytes, int]:
                 join([int(t) for t in [*op.inputs, *op.outputs] if t >= 0 and not _is_constant(model, tensors[t])])
             if builtin in _FIXED_OUTPUT_OPS:
                 fixed.update(int(t) for t in op.outputs)
-        for key, ops in families.items():
-            if len(ops) > 1 and not key[2]:                       # no bias
+        for (_, _, has_bias), ops in families.items():
+            if len(ops) > 1 and not has_bias:
                 join([int(op.inputs[0]) for op in ops])
                 join([int(op.outputs[0]) for op in ops])
         groups: dict[int, list[int]] = {}
@@ -319,7 +319,8 @@ def share_step_quantization(data: bytes) -> tuple[bytes, int]:
 
 
 def _weights_key(model: fb.ModelT, subgraph: fb.SubGraphT, op: fb.OperatorT) -> tuple:
-    """What XNNPACK's weight cache tells packings apart by: the weights' bytes and quantisation, and the bias."""
+    """Nodes with one key can share a packing: the same weight bytes and quantisation; and whether they have a
+    bias (those are left alone)."""
     weights = subgraph.tensors[op.inputs[1]]
     bias = int(op.inputs[2]) if len(op.inputs) > 2 else -1
     data = model.buffers[weights.buffer].data
