@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-# Dynamic-range int8 weights: 1.7 MB, embedding cosine 0.99997 vs Keras, 3.2 ms per window on LiteRT's
-# CompiledModel (full int8: 26 ms on builtin kernels, or 8 ms with XNNPACK at +35 MB; docs/streaming.md).
+# Dynamic-range int8 weights: 1.7 MB, embedding cosine 0.99997 vs Keras, 3.1 ms per window on LiteRT's
+# CompiledModel (full int8: 3.5 ms on the same path, cosine 0.994; docs/streaming.md).
 DEFAULT_BUNDLE = "esc10-dynamic.bundle"
 
 

@@ -94,7 +94,6 @@ class Windower:
         self._frames = RingBuffer(window_frames, (self._frontend.num_bands,))
         self._samples = RingBuffer(self.window_samples)
         self._pending: list[np.ndarray] = []  # samples received since the front end last ran
-        self._pending_samples = 0
         self._received = 0  # samples at the model rate received
         self._next = 0  # index of the next window
 
@@ -120,12 +119,10 @@ class Windower:
             self._samples.append(piece)
             self._pending.append(piece.copy())        # the source may reuse its block
             self._received += piece.size
-            self._pending_samples += piece.size
             complete = self._received == self._window_end(self._next)
-            if complete or self._pending_samples >= FRONTEND_BATCH_FRAMES * self.geometry.hop:
+            if complete or sum(p.size for p in self._pending) >= FRONTEND_BATCH_FRAMES * self.geometry.hop:
                 self._frames.append(self._frontend.push(np.concatenate(self._pending)))
                 self._pending.clear()
-                self._pending_samples = 0
             if complete:
                 windows.append(Window(index=self._next, power=self._frames.newest(),
                                       samples=self._samples.newest(), audio_time=self._received / self.geometry.fs,

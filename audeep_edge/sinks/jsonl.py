@@ -6,7 +6,8 @@ Each line is the MQTT payload with one extra leading key, ``"topic"``: the last 
     {"topic":"window","schema_version":1,"device_id":"kitchen","seq":0,...}
 
 so ``jq 'select(.topic == "window")'`` filters one kind. An ``info`` line comes first when ``info`` is
-given, and again, updated, when the labels change (``enroll`` while running). Files are opened for appending (a restart adds to the log); every line is flushed at once.
+given, and again, updated, when the labels change (``enroll`` while running). Files are opened for appending
+(a restart adds to the log); every line is flushed at once.
 """
 
 from __future__ import annotations
