@@ -19,7 +19,9 @@ from audeep_edge.dataset.preprocess import preprocess
 from audeep_edge.features import FrontendConfig
 from audeep_edge.training import runs
 from audeep_edge.training.autoencoders import FrequencyAutoencoderConfig, build_autoencoder
-from audeep_edge.training.gpu_pack import pack
+from audeep_edge.training.generate import generate_representations
+from audeep_edge.training import gpu_pack
+from audeep_edge.training.gpu_pack import pack, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
 ESC_MINI = ROOT / "tests" / "data" / "esc_mini"
@@ -99,14 +101,30 @@ def test_gpu_script_trains_on_jax_and_its_run_loads_on_tensorflow(spectrograms, 
     pack(spectrograms, tmp_path / "npz")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, ROOT / "train" / "gpu_train.py", "--data", tmp_path / "npz", "--out",
-                           tmp_path / "out", "--epochs", "1", "--num-layers", "1", "--num-units", "8",
-                           "--batch-size", "4", "--limit", "8"], env=env, capture_output=True, text=True, timeout=600)
+                           tmp_path / "out", "--epochs", "2", "--snapshot-every", "1", "--num-layers", "1",
+                           "--num-units", "8", "--batch-size", "4"], env=env, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     timings = json.loads((tmp_path / "out" / "timings.json").read_text())
     assert timings["backend"] == "jax" and timings["tensorflow_imported"] is False
     setting = timings["settings"]["esc-mini"]
-    assert setting["num_examples"] == 8 and setting["epochs"][0]["examples_per_s"] > 0
+    assert setting["num_examples"] == 15 and [e["epoch"] for e in setting["epochs"]] == [1, 2]
+    assert setting["epochs"][0]["examples_per_s"] > 0
     run = tmp_path / "out" / "esc-mini"
-    assert json.loads((run / "config.json").read_text())["frontend"] == load_dataset(spectrograms).frontend
-    x = load_dataset(spectrograms).features[:3]
-    assert runs.load_encoder(run).predict(x, verbose=0)["embedding"].shape == (3, 16)
+    source = load_dataset(spectrograms)
+    assert json.loads((run / "config.json").read_text())["frontend"] == source.frontend
+    assert sorted(p.name for p in run.glob("representations-*.npz")) == ["representations-e0001.npz",
+                                                                         "representations-e0002.npz"]
+    # the last snapshot (JAX) unpacked here is what `t-rae generate` makes of the final weights on TensorFlow
+    snapshot = load_dataset(unpack(run / "representations-e0002.npz", spectrograms, tmp_path / "reps.nc"))
+    np.testing.assert_allclose(snapshot.features, generate_representations(run, source.features), atol=1e-3)
+    assert snapshot.features.shape == (15, 16) and list(snapshot.label_nominal) == list(source.label_nominal)
+    assert np.array_equal(snapshot.cv_folds, source.cv_folds)
+
+
+def test_a_snapshot_of_other_instances_does_not_unpack(spectrograms, tmp_path):
+    np.savez(tmp_path / "snapshot.npz", features=np.zeros((8, 16), np.float32), filenames=np.array(["x.wav"] * 8))
+    with pytest.raises(SystemExit, match="its instances are not those of"):
+        gpu_pack.main(["--metadata", str(spectrograms), "--output", str(tmp_path / "reps.nc"),
+                       str(tmp_path / "snapshot.npz")])
+    assert not (tmp_path / "reps.nc").exists()

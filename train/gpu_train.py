@@ -10,6 +10,9 @@ keep-prob 0.8; spec §8) and writes the run directory ``OUTDIR/NAME/`` (``config
 ``autoencoder.weights.h5``, ``logs/history.csv``), which ``audeep_edge.training.runs.load_encoder`` loads
 on any backend. ``OUTDIR/timings.json`` holds wall time, per-epoch seconds and examples/s per setting.
 Epoch checkpoints are deleted at the end unless ``--keep-checkpoints`` (they are ~3x the weights).
+``--snapshot-every N`` also writes ``OUTDIR/NAME/representations-eEPOCH.npz`` every N epochs (``features``
+(instances, D) float32, ``filenames``), so one run measures several training lengths; turn a snapshot into a
+representations data set here with ``python -m audeep_edge.training.gpu_pack --metadata NAME.nc``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
@@ -29,7 +33,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from audeep_edge.training.autoencoders import TimeAutoencoderConfig  # noqa: E402
-from audeep_edge.training.trainer import TrainingOptions, train_autoencoder  # noqa: E402
+from audeep_edge.training.generate import generate_representations  # noqa: E402
+from audeep_edge.training.trainer import TrainingOptions, TrainingReport, train_autoencoder  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N instances (smoke tests)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep-checkpoints", action="store_true")
-    return parser.parse_args(argv)
+    parser.add_argument("--snapshot-every", type=int, default=None, metavar="N",
+                        help="write the representations of all instances every N epochs and at the end")
+    args = parser.parse_args(argv)
+    if args.snapshot_every is not None and args.snapshot_every < 1:
+        parser.error(f"--snapshot-every must be at least 1, got {args.snapshot_every}")
+    return args
 
 
 def device_description() -> str:
@@ -54,6 +64,33 @@ def device_description() -> str:
 
         return ", ".join(str(d.device_kind) for d in jax.devices())
     return platform.processor() or platform.machine()
+
+
+def stops(num_epochs: int, every: int | None) -> list[int]:
+    """The epochs after which training pauses for a snapshot; the last is always ``num_epochs``."""
+    if every is None:
+        return [num_epochs]
+    return sorted({*range(every, num_epochs, every), num_epochs})
+
+
+def train_setting(features: np.ndarray, filenames: np.ndarray, run_dir: Path, config: TimeAutoencoderConfig,
+                  options: TrainingOptions, frontend: dict | None, name: str,
+                  every: int | None) -> TrainingReport:
+    """Train one setting, pausing after every snapshot epoch (``--continue`` semantics) to encode all instances.
+
+    Only the first part seeds the random generators, so a continuation does not replay its shuffles and masks.
+    """
+    total = TrainingReport(run_dir, features.shape[0], 0.0)
+    for index, stop in enumerate(stops(options.num_epochs, every)):
+        part = replace(options, num_epochs=stop, seed=None if index else options.seed)
+        report = train_autoencoder(features, config, run_dir, part, resume=index > 0, frontend=frontend,
+                                   inputs=[name], verbose=2)
+        total.wall_time_s += report.wall_time_s
+        total.epochs += report.epochs
+        if every is not None:
+            np.savez(run_dir / f"representations-e{stop:04d}.npz", filenames=filenames,
+                     features=generate_representations(run_dir, features))
+    return total
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,10 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     for path in files:
         with np.load(path) as data:
             features = data["features"][:args.limit].astype(np.float32)
+            filenames = data["filenames"][:args.limit] if "filenames" in data.files else np.arange(len(features))
             frontend = json.loads(str(data["frontend"])) if "frontend" in data.files and str(data["frontend"]) else None
         run_dir = args.out / path.stem
-        report = train_autoencoder(features, config, run_dir, options, frontend=frontend, inputs=[path.name],
-                                   verbose=2)
+        report = train_setting(features, filenames, run_dir, config, options, frontend, path.name,
+                               args.snapshot_every)
         if not args.keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         summary["settings"][path.stem] = report.to_dict()

@@ -1,16 +1,23 @@
-"""Pack spectrogram netCDF files as ``.npz`` for ``train/gpu_train.py`` (which has no xarray).
+"""Pack spectrogram netCDF files as ``.npz`` for ``train/gpu_train.py`` (which has no xarray), and back.
 
 ``python -m audeep_edge.training.gpu_pack --output DIR FILE.nc [FILE.nc ...]`` writes ``DIR/<stem>.npz``
 with ``features`` (N, T, F) float16 (values in [-1, 1]; half the size, ample precision for training),
 ``frontend`` (the data set's ``frontend`` attribute, JSON text, "" if absent) and ``filenames``.
+
+``python -m audeep_edge.training.gpu_pack --metadata SPECTROGRAMS.nc --output OUT.nc SNAPSHOT.npz`` turns a
+``representations-eEPOCH.npz`` of ``gpu_train.py --snapshot-every`` into a representations data set with the
+spectrograms' labels, folds and partitions, as ``t-rae generate`` writes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from audeep_edge.errors import DataError
 
 
 def pack(nc_file: str | Path, output_dir: str | Path) -> Path:
@@ -26,11 +33,36 @@ def pack(nc_file: str | Path, output_dir: str | Path) -> Path:
     return target
 
 
+def unpack(snapshot: str | Path, metadata: str | Path, output: str | Path) -> Path:
+    """Write ``snapshot``'s representations with the metadata of the spectrograms they were generated from."""
+    from audeep_edge.dataset import load_dataset
+
+    ds = load_dataset(metadata)
+    with np.load(snapshot) as data:
+        features, filenames = data["features"], data["filenames"]
+    if [str(f) for f in filenames] != [str(f) for f in ds.filenames]:
+        raise DataError(f"{snapshot}: its instances are not those of {metadata} (trained with --limit, or on "
+                        "other spectrograms?)")
+    ds.with_features(features.astype(np.float32)).save(output)
+    return Path(output)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", required=True, type=Path, help="directory for the .npz files")
-    parser.add_argument("inputs", nargs="+", type=Path, help="spectrogram netCDF files")
+    parser.add_argument("--output", required=True, type=Path,
+                        help="directory for the .npz files (with --metadata: the .nc file to write)")
+    parser.add_argument("--metadata", type=Path, help="unpack: the spectrogram .nc file the snapshot encodes")
+    parser.add_argument("inputs", nargs="+", type=Path, help="spectrogram netCDF files (with --metadata: one "
+                        "snapshot .npz)")
     args = parser.parse_args(argv)
+    if args.metadata is not None:
+        if len(args.inputs) != 1:
+            parser.error("--metadata takes exactly one snapshot .npz")
+        try:
+            print(unpack(args.inputs[0], args.metadata, args.output))
+        except DataError as error:
+            sys.exit(f"error: {error}")
+        return
     for nc_file in args.inputs:
         print(pack(nc_file, args.output))
 
