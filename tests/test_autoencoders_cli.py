@@ -20,7 +20,7 @@ from audeep_edge.features import FrontendConfig
 from audeep_edge.training import runs
 from audeep_edge.training.autoencoders import FrequencyAutoencoderConfig, build_autoencoder
 from audeep_edge.training.generate import generate_representations
-from audeep_edge.training import gpu_pack
+from audeep_edge.training.gpu_pack import main as gpu_pack_main
 from audeep_edge.training.gpu_pack import pack, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +125,6 @@ def test_gpu_script_trains_on_jax_and_its_run_loads_on_tensorflow(spectrograms, 
 def test_a_snapshot_of_other_instances_does_not_unpack(spectrograms, tmp_path):
     np.savez(tmp_path / "snapshot.npz", features=np.zeros((8, 16), np.float32), filenames=np.array(["x.wav"] * 8))
     with pytest.raises(SystemExit, match="its instances are not those of"):
-        gpu_pack.main(["--metadata", str(spectrograms), "--output", str(tmp_path / "reps.nc"),
+        gpu_pack_main(["--metadata", str(spectrograms), "--output", str(tmp_path / "reps.nc"),
                        str(tmp_path / "snapshot.npz")])
     assert not (tmp_path / "reps.nc").exists()

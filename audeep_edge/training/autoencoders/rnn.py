@@ -9,9 +9,9 @@ mask at every time step, during training only. The states that leave the encoder
 
 Initialisation is TF1's (spec §4.1), as auDeep trained: Glorot-uniform over each cell's joint ``[x, h]``
 kernel (:class:`JointGlorotUniform`), gate biases 1 (:class:`GRUGateBias`), and Glorot-uniform Dense biases
-(:func:`tanh_dense`). Against Keras' defaults (orthogonal recurrent kernels, zero biases) it gave the ESC-10
-recipe 82.60 ± 0.86 % fused instead of 80.85 ± 0.87 %, one training each; single settings moved by up to
-3 points either way (docs/training.md).
+(:func:`tanh_dense`). Against Keras' defaults (orthogonal recurrent kernels, zero biases: 80.85 % fused, one
+training) it gave the ESC-10 recipe 80.90–82.60 % fused over three seeds (mean 81.93 %); single settings
+move by up to 3 points between seeds (docs/training.md).
 """
 
 from __future__ import annotations
