@@ -122,9 +122,12 @@ def test_gpu_script_trains_on_jax_and_its_run_loads_on_tensorflow(spectrograms, 
     assert np.array_equal(snapshot.cv_folds, source.cv_folds)
 
 
-def test_a_snapshot_of_other_instances_does_not_unpack(spectrograms, tmp_path):
+def test_a_snapshot_of_other_instances_does_not_unpack(spectrograms, tmp_path, capsys):
     np.savez(tmp_path / "snapshot.npz", features=np.zeros((8, 16), np.float32), filenames=np.array(["x.wav"] * 8))
-    with pytest.raises(SystemExit, match="its instances are not those of"):
+    with pytest.raises(SystemExit) as exit_info:
         gpu_pack_main(["--metadata", str(spectrograms), "--output", str(tmp_path / "reps.nc"),
                        str(tmp_path / "snapshot.npz")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "its instances are not those of" in err and err.count("\n") == 1
     assert not (tmp_path / "reps.nc").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audeep_edge.errors import DataError
+from audeep_edge.errors import AudeepError, DataError
 
 
 def pack(nc_file: str | Path, output_dir: str | Path) -> Path:
@@ -55,16 +55,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="spectrogram netCDF files (with --metadata: one "
                         "snapshot .npz)")
     args = parser.parse_args(argv)
-    if args.metadata is not None:
-        if len(args.inputs) != 1:
-            parser.error("--metadata takes exactly one snapshot .npz")
-        try:
+    if args.metadata is not None and len(args.inputs) != 1:
+        parser.error("--metadata takes exactly one snapshot .npz")
+    try:
+        if args.metadata is not None:
             print(unpack(args.inputs[0], args.metadata, args.output))
-        except DataError as error:
-            sys.exit(f"error: {error}")
-        return
-    for nc_file in args.inputs:
-        print(pack(nc_file, args.output))
+            return
+        for nc_file in args.inputs:
+            print(pack(nc_file, args.output))
+    except AudeepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":
