@@ -6,7 +6,6 @@ Each area registers its own commands from ``audeep_edge.commands.<area>``; heavy
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Optional
 import typer
 
 from audeep_edge import __version__
-from audeep_edge.errors import AudeepError
+from audeep_edge.errors import AudeepError, exit_with
 from audeep_edge.log import setup_logging
 
 app = typer.Typer(
@@ -62,8 +61,6 @@ def main() -> None:
     try:
         app()
     except AudeepError as exc:
-        logging.getLogger("audeep_edge").debug("error", exc_info=True)
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        exit_with(exc)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -1,5 +1,9 @@
 """One exception root. Every error a user can cause is an :class:`AudeepError`;
-the CLI prints its message as one line and exits non-zero."""
+the CLI prints its message as one line and exits non-zero (:func:`exit_with`)."""
+
+import logging
+import sys
+from typing import NoReturn
 
 
 class AudeepError(Exception):
@@ -26,3 +30,10 @@ class ModelError(AudeepError):
 
 class BrokerError(AudeepError):
     """MQTT broker unreachable, refusing the connection or misconfigured."""
+
+
+def exit_with(error: AudeepError) -> NoReturn:
+    """The entry points' error boundary: ``error: MESSAGE`` as one line on stderr, exit with its status."""
+    logging.getLogger("audeep_edge").debug("error", exc_info=error)
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(error.exit_code)

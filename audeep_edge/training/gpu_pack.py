@@ -12,12 +12,11 @@ spectrograms' labels, folds and partitions, as ``t-rae generate`` writes it.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from audeep_edge.errors import AudeepError, DataError
+from audeep_edge.errors import AudeepError, DataError, exit_with
 
 
 def pack(nc_file: str | Path, output_dir: str | Path) -> Path:
@@ -64,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         for nc_file in args.inputs:
             print(pack(nc_file, args.output))
     except AudeepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+        exit_with(error)
 
 
 if __name__ == "__main__":
