@@ -1,4 +1,5 @@
-"""Deployable model bundle (runtime side): read and verify ``bundle.json``, check front-end compatibility.
+"""Deployable model bundle (runtime side): read and verify ``bundle.json``, check that the loaded model matches
+it (:meth:`Bundle.check_model`) and front-end compatibility.
 
 A bundle is a directory ``NAME.bundle/`` holding ``model.tflite``, ``bundle.json`` and optional extras
 (``parity.json``, ``head.npz``, ``baseline.npz``); see docs/design.md. This module imports neither
@@ -14,17 +15,24 @@ import math
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from audeep_edge import __version__
 from audeep_edge.errors import ConfigError, ModelError
-from audeep_edge.features import FrameGeometry, FrontendConfig
+from audeep_edge.features import NORMALIZATIONS, FrameGeometry, FrontendConfig
+
+if TYPE_CHECKING:
+    from audeep_edge.encoder import Encoder
 
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
 MODEL_FILE = "model.tflite"
 INPUT_NAME = "spectrogram"
-NORMALIZATION = "audeep-minmax"  # per-window dB re max, clip, min-max to [-1, 1] (features.window_features)
+NORMALIZATION = "audeep-minmax"  # the default: per-window dB re max, clip, min-max (features.encoder_input)
 PRECISIONS = ("float32", "float16", "dynamic", "int8", "edgetpu")
+MAX_HOP_SECONDS = 3600.0  # the bound of ``--hop``
 
 # FrontendConfig fields a bundle fixes; the offline-only ones (fixed_length, chunking) do not apply to streaming.
 _MATCHED_FIELDS = ("sample_rate", "window_width", "window_overlap", "mel_bands", "clip_below", "clip_above",
@@ -75,6 +83,11 @@ class Bundle:
         return self.manifest["name"]
 
     @property
+    def normalization(self) -> str:
+        """How window power becomes the encoder input (:func:`audeep_edge.features.encoder_input`)."""
+        return self.manifest["frontend"].get("normalization", NORMALIZATION)
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         """(1, T, F) of the ``spectrogram`` input."""
         return tuple(self.manifest["input"]["shape"])
@@ -84,6 +97,21 @@ class Bundle:
         """Audio covered by one input window, in seconds."""
         g = self.geometry
         return ((self.window_frames - 1) * g.hop + g.n_fft) / g.fs
+
+    def check_model(self, encoder: Encoder) -> None:
+        """Raise ModelError unless the loaded model has the input shape, embedding size and number of classes
+        that ``bundle.json`` declares. The sha256 only proves the file is the one the manifest names; a model
+        swapped in with its hash updated would otherwise fail at the first window."""
+        where = f"{self.model_path} does not match {self.path / MANIFEST}"
+        if tuple(encoder.input_shape) != self.input_shape:
+            raise ModelError(f"{where}: the model takes input {list(encoder.input_shape)}, the manifest says "
+                             f"{list(self.input_shape)}; re-export the bundle with `audeep-edge quantize`")
+        outputs = encoder(np.zeros(self.input_shape[1:], dtype=np.float32))
+        classes = 0 if outputs.probabilities is None else outputs.probabilities.size
+        if outputs.embedding.size != self.embedding_size or classes != len(self.labels):
+            raise ModelError(f"{where}: the model gives {outputs.embedding.size}-d embeddings and {classes} class "
+                             f"probabilities, the manifest says {self.embedding_size} and {len(self.labels)} labels; "
+                             "re-export the bundle with `audeep-edge quantize`")
 
     def check_compatible(self, frontend: FrontendConfig) -> None:
         """Raise ModelError naming the first setting where ``frontend`` differs from the bundle's.
@@ -141,15 +169,15 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
 
 def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
     fe = manifest["frontend"]
-    model_path = directory / manifest.get("model_file", MODEL_FILE)
+    model_path = _model_path(directory, manifest.get("model_file", MODEL_FILE))
     if not model_path.is_file():
         raise ModelError(f"bundle {directory} lacks its model file {model_path.name}; re-copy the bundle")
     if verify and sha256_of(model_path) != manifest["sha256"]:
         raise ModelError(f"{model_path} does not match the sha256 in {MANIFEST} (corrupt or replaced); "
                          "re-copy the bundle or re-run `audeep-edge quantize`")
-    if fe.get("normalization", NORMALIZATION) != NORMALIZATION:
+    if fe.get("normalization", NORMALIZATION) not in NORMALIZATIONS:
         raise ModelError(f"bundle {directory} uses normalization {fe['normalization']!r}; "
-                         f"this audeep-edge supports {NORMALIZATION!r} only")
+                         f"this audeep-edge supports {', '.join(NORMALIZATIONS)}")
     precision = manifest["precision"]
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")
@@ -167,9 +195,26 @@ def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
     labels = [str(label) for label in manifest.get("labels", [])]
     if len(labels) != int(outputs.get("probabilities", 0)):
         raise ValueError(f"{len(labels)} labels for {outputs.get('probabilities', 0)} class probabilities")
+    embedding_size = int(outputs["embedding"])
+    if embedding_size < 1:
+        raise ValueError(f"embedding size {embedding_size} must be positive")
+    hop_seconds = float(manifest.get("stream", {}).get("hop_seconds", 1.0))
+    if not 0 < hop_seconds <= MAX_HOP_SECONDS:  # also refuses NaN
+        raise ValueError(f"stream.hop_seconds {hop_seconds} must be in (0, {MAX_HOP_SECONDS:g}]")
     return Bundle(path=directory, manifest=manifest, model_path=model_path, frontend=frontend, geometry=geometry,
-                  window_frames=window_frames, labels=labels, embedding_size=int(outputs["embedding"]),
-                  precision=precision, hop_seconds=float(manifest.get("stream", {}).get("hop_seconds", 1.0)))
+                  window_frames=window_frames, labels=labels, embedding_size=embedding_size,
+                  precision=precision, hop_seconds=hop_seconds)
+
+
+def _model_path(directory: Path, name: object) -> Path:
+    """``model_file`` as a path inside the bundle; a name that leaves the bundle is refused before anything
+    is opened (``../../etc/passwd``, an absolute path, a symlink pointing out)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"model_file {name!r} must be a file name")
+    path = directory / name
+    if Path(name).is_absolute() or not path.resolve().is_relative_to(directory.resolve()):
+        raise ValueError(f"model_file {name!r} is outside the bundle directory")
+    return path
 
 
 def package_versions() -> dict[str, str]:
@@ -196,6 +241,7 @@ def write_manifest(
     input_dtype: str = "float32",
     hop_seconds: float = 1.0,
     training: dict | None = None,
+    normalization: str = NORMALIZATION,
 ) -> Path:
     """Write ``directory/bundle.json`` for the ``model.tflite`` already in ``directory``; return its path.
 
@@ -208,6 +254,7 @@ def write_manifest(
     labels : class names in probability order (None or empty without a head).
     input_dtype : dtype of the ``spectrogram`` input tensor (int8/uint8 for edgetpu bundles).
     training : data set name, license, accuracy, run directory, ...
+    normalization : one of :data:`~audeep_edge.features.NORMALIZATIONS` (how power becomes the model input).
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -228,7 +275,7 @@ def write_manifest(
             "window_width": frontend.window_width, "window_overlap": frontend.window_overlap,
             "mel_bands": frontend.mel_bands, "clip_below": frontend.clip_below, "clip_above": frontend.clip_above,
             "channels": frontend.channels, "pre_emphasis": frontend.pre_emphasis,
-            "window_frames": int(window_frames), "normalization": NORMALIZATION,
+            "window_frames": int(window_frames), "normalization": normalization,
         },
         "input": {"name": INPUT_NAME, "shape": [1, int(window_frames), bins], "dtype": input_dtype},
         "outputs": outputs,

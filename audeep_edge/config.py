@@ -6,7 +6,7 @@ in front::
     # kitchen.toml
     mic = true
     device = "USB"
-    bundle = "esc10-int8.bundle"     # relative paths are relative to this file
+    bundle = "general-int8.bundle"   # relative paths are relative to this file
     threads = 1
     broker = "mqtt://192.168.1.10"
     device-id = "kitchen"
@@ -39,7 +39,8 @@ from audeep_edge.sources.stdin import STDIN_FORMATS
 SOURCES = ("mic", "file", "stdin")
 SOURCE_SPECIFIC = {"realtime": ("file",), "device": ("mic",), "queue_blocks": ("mic",), "format": ("stdin",),
                    "rate": ("stdin", "mic"), "channels": ("stdin", "mic")}
-GROUPS = {"mic": "Source", "bundle": "Model", "top_k": "Output", "broker": "Sinks", "dashboard": "Dashboard"}
+GROUPS = {"mic": "Source", "bundle": "Model", "top_k": "Output", "broker": "Sinks", "dashboard": "Dashboard",
+          "watch_labels": "Events and clips"}
 NOVELTY_KEYS = ("novelty_threshold", "novelty_release", "novelty_min_duration")  # -> head.novelty.NoveltyConfig
 # Keys handed to the MQTT sink's MqttSettings, which owns their defaults and checks.
 MQTT_KEYS = ("protocol", "qos", "topic_prefix", "client_id", "keepalive", "ca_file", "cert_file", "key_file",
@@ -95,7 +96,7 @@ class ListenConfig:
                                  low=1, high=100_000)
     # -- model
     bundle: Path | None = _setting(None, "Model bundle directory, or the name of a bundled model "
-                                   "(default: the bundled ESC-10 model esc10-dynamic).", path=True)
+                                   "(default: the bundled general-dynamic).", path=True)
     precision: str | None = _setting(None, "Refuse a bundle of another precision.", choices=PRECISIONS)
     threads: int = _setting(1, "Interpreter threads.", low=1, high=64)
     delegate: str = _setting("auto", "auto (xnnpack for WHILE-loop models, none for unrolled int8 ones, where "
@@ -150,6 +151,22 @@ class ListenConfig:
     dashboard_host: str = _setting("127.0.0.1", "Dashboard address; anything but loopback needs --dashboard-token.")
     dashboard_port: int = _setting(8080, "Dashboard TCP port (0: a free one).", low=0, high=65535)
     dashboard_token: str | None = _setting(None, "Secret every dashboard request must carry.")
+    dashboard_url: str | None = _setting(None, "Dashboard address shown as the device's link in Home Assistant "
+                                         "(default: the one --dashboard serves).")
+    # -- events and clips
+    watch_labels: str | None = _setting(None, "Comma-separated labels to watch, e.g. 'Dog bark,Baby cry': each gets "
+                                        "a Home Assistant binary sensor and, with --clips, a clip when a window's "
+                                        "probability of it reaches --watch-min-score.")
+    watch_min_score: float = _setting(0.7, "Probability at which a window counts as a watched label.",
+                                      low=0.01, high=1.0)
+    clips: Path | None = _setting(None, "Save a short audio clip of each novel sound and watched label in this "
+                                  "directory and publish it (clips may contain speech: off unless set).", path=True)
+    clip_format: str = _setting("ogg", "Clip file format (OGG Vorbis or FLAC).", choices=("ogg", "flac"))
+    clip_pre_roll: float = _setting(2.0, "Seconds of audio kept before the triggering window.", low=0.0, high=30.0)
+    clip_post_roll: float = _setting(2.0, "Seconds of audio kept after the triggering window.", low=0.0, high=30.0)
+    clips_max_mb: float = _setting(100.0, "Disk quota of --clips in MB; the oldest clips are deleted first.",
+                                   low=0.1, high=1_000_000.0)
+    clips_max_age: float = _setting(7.0, "Days a clip is kept.", low=0.001, high=36_500.0)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -165,11 +182,27 @@ class ListenConfig:
         if self.dashboard and self.broker == "none":
             raise ConfigError("--dashboard reads MQTT: it cannot run with --broker none")
         check_device_id(self.device_id)
+        if self.dashboard_url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.dashboard_url):
+            raise ConfigError(f"--dashboard-url {self.dashboard_url!r}: expected http://host[:port]/...")
+        if self.watch_labels is not None and (not self.watched or len(set(self.watched)) != len(self.watched)):
+            raise ConfigError(f"--watch-labels {self.watch_labels!r}: expected distinct labels separated by commas")
+        self.mqtt_settings()  # MQTT values are checked even with --broker none: a profile may be reused
+
+    def mqtt_settings(self, url: str | None = None) -> MqttSettings:
+        """The checked MQTT sink settings for ``url`` (default: ``--broker``, or the local default when that is
+        unset or ``none``)."""
+        url = url or (self.broker if self.broker not in (None, "none") else "mqtt://127.0.0.1")
+        return MqttSettings(url=url, **self.mqtt_options())
 
     @property
     def source(self) -> str:
         """``mic``, ``file`` or ``stdin``."""
         return "file" if self.file else "stdin" if self.stdin else "mic"
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        """``--watch-labels`` as a tuple of labels (empty when unset)."""
+        return tuple(label.strip() for label in (self.watch_labels or "").split(",") if label.strip())
 
     def novelty_options(self) -> dict[str, Any]:
         """The novelty keys that were set, as ``NoveltyConfig`` keyword arguments (its defaults fill the rest)."""
@@ -251,6 +284,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     raw = _parse(path, text)
     values = {}
     for key, value in raw.items():

@@ -32,6 +32,10 @@ class BrokerError(AudeepError):
     """MQTT broker unreachable, refusing the connection or misconfigured."""
 
 
+class DeliveryError(AudeepError):
+    """Results that a run could not deliver: a broker that stayed away, a full disk."""
+
+
 def exit_with(error: AudeepError) -> NoReturn:
     """The entry points' error boundary: ``error: MESSAGE`` as one line on stderr, exit with its status."""
     logging.getLogger("audeep_edge").debug("error", exc_info=error)

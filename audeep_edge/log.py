@@ -48,3 +48,9 @@ def setup_logging(verbosity: int = 1, log_file: Path | None = None) -> None:
         root.addHandler(handler)
     for noisy in ("matplotlib", "PIL", "absl", "h5py", "amqtt", "transitions", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def console_quiet() -> bool:
+    """True when the console shows warnings and errors only (``-q``)."""
+    return any(isinstance(handler, ConsoleHandler) and handler.level > logging.INFO
+               for handler in logging.getLogger().handlers)

@@ -14,7 +14,8 @@ usage: sudo firmware_configs/install.sh [options]
                         (default: detected from the board)
   --bundle DIR          model bundle to install as /var/lib/audeep-edge/model.bundle, of the profile's
                         precision (default: keep the installed one, else the package's default model)
-  --source SPEC         what pip installs: audeep-edge (default, from PyPI), a wheel, or a source directory
+  --source SPEC         what pip installs: a source directory (default: this checkout), a wheel, or
+                        audeep-edge from the package index (once it is published there)
   --python PATH         Python 3.11+ for the venv (default: python3)
   --broker URL          write this broker into the config (mqtt[s]://host[:port], or none)
   --user NAME           service user (default: audeep-edge)
@@ -32,7 +33,7 @@ EOF
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROFILES="rpi4 rpi5 rpi-coral-usb coral-devboard linux-x86_64"
-PROFILE="" BUNDLE="" SOURCE="audeep-edge" PYTHON="python3" BROKER="" SERVICE_USER="audeep-edge" PREFIX=""
+PROFILE="" BUNDLE="" SOURCE="$(dirname "$HERE")" PYTHON="python3" BROKER="" SERVICE_USER="audeep-edge" PREFIX=""
 SYSTEM_SITE=0 OFFLINE=0 SYSTEMD=1 EDGETPU=0 DRY_RUN=0
 
 say() { printf 'install.sh: %s\n' "$*"; }
@@ -108,6 +109,8 @@ case "$SOURCE" in
     */*|*.whl) [ -e "$SOURCE" ] || die "--source $SOURCE: no such file or directory"
                SOURCE=$(cd "$(dirname "$SOURCE")" && pwd)/$(basename "$SOURCE") ;;
 esac
+[ ! -d "$SOURCE" ] || [ -f "$SOURCE/pyproject.toml" ] \
+    || die "--source $SOURCE: not a source tree (no pyproject.toml); pass --source WHEEL (or a checkout)"
 
 # -- the Edge TPU runtime (only when asked) -------------------------------------------------------------
 if [ "$EDGETPU" = 1 ]; then
@@ -146,12 +149,10 @@ else
     run mkdir -p "$OPT"
     run "$PYTHON" -m venv "${venv_args[@]}" "$VENV"
 fi
+# pip reinstalls a source directory every time (its version number stays between changes) and upgrades the
+# dependencies only where they no longer satisfy it
 pip_args=(--disable-pip-version-check --upgrade)
 [ "$OFFLINE" = 1 ] && pip_args+=(--no-deps --no-index --no-build-isolation)
-if [ -d "$SOURCE" ]; then
-    pip_args+=(--force-reinstall)  # a source tree keeps its version number between changes
-    [ "$OFFLINE" = 1 ] || say "note: --force-reinstall also re-fetches the dependencies"
-fi
 say "pip install $SOURCE"
 run "$VENV/bin/python" -m pip install -q "${pip_args[@]}" "$SOURCE"
 CLI=$VENV/bin/audeep-edge

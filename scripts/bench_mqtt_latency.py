@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from audeep_edge.sinks.broker import start_embedded_broker
+from audeep_edge.sinks.broker_url import parse_broker_url
 from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
 
 
@@ -56,6 +57,9 @@ def run(url: str, host: str, port: int, qos: int, messages: int, interval: float
 
     subscribed = threading.Event()
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{qos}-{port}")
+    address = parse_broker_url(url)
+    if address.username:  # the embedded broker admits only its generated credentials
+        sub.username_pw_set(address.username, address.password)
     sub.on_message = on_message
     sub.on_subscribe = lambda *_: subscribed.set()
     sub.connect(host, port)
@@ -126,7 +130,7 @@ def main() -> None:
           f"{'call p50 ms':>11} {'call p99 ms':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         embedded = start_embedded_broker(port=0)
-        targets = [("embedded", embedded.url, embedded.host, embedded.port)]
+        targets = [("embedded", embedded.client_url, embedded.host, embedded.port)]
         mosquittos = []
         for nodelay in (False, True):
             proc, port = start_mosquitto(Path(tmp), nodelay)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -60,6 +61,16 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    """``listen`` spools undelivered MQTT messages under ``$XDG_STATE_HOME`` by default: give the tests (and the
+    processes they start) their own, so no run inherits another's backlog."""
+    directory = tmp_path_factory.mktemp("state")
+    os.environ.pop("STATE_DIRECTORY", None)
+    os.environ["XDG_STATE_HOME"] = str(directory)
+    return directory
 
 
 @pytest.fixture

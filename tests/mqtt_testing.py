@@ -26,10 +26,11 @@ class Collector:
 
     ``persistent=True`` uses a persistent session with a fixed client id, so messages published while
     this client reconnects after a broker restart are queued for it (the broker needs ``persistence true``).
+    ``username``/``password`` log in (the embedded broker admits only its generated credentials).
     """
 
     def __init__(self, host: str, port: int, topics=("#",), *, client_id: str | None = None,
-                 persistent: bool = False) -> None:
+                 persistent: bool = False, username: str | None = None, password: str | None = None) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
@@ -37,6 +38,8 @@ class Collector:
         client_id = client_id or f"collector-{uuid.uuid4().hex[:8]}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not persistent)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = lambda client, *_: client.subscribe(self._topics)
         self.client.on_subscribe = lambda *_: self._subscribed.set()

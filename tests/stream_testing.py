@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import soundfile
 
 from audeep_edge.audio import mix, read_audio, resample
+from audeep_edge.bundle import sha256_of
+from audeep_edge.pipeline.assemble import ASSETS
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny.bundle"  # float32, 16 kHz, 24 x 32 mel windows, 0.4 s hop, labels Dog bark/Rain/Rooster
@@ -57,3 +60,16 @@ def real_clip(path: Path, fs: int) -> tuple[np.ndarray, Path]:
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def swapped_model_bundle(tmp_path: Path) -> Path:
+    """The tiny bundle with the bundled ESC-10 model (124 x 128 input) put in its place and the sha256 updated: a
+    consistent hash over a model that does not match the manifest."""
+    bundle = tmp_path / "swapped.bundle"
+    if not bundle.exists():
+        shutil.copytree(TINY, bundle)
+        shutil.copyfile(ASSETS / "esc10-dynamic.bundle" / "model.tflite", bundle / "model.tflite")
+        manifest = json.loads((bundle / "bundle.json").read_text())
+        manifest["sha256"] = sha256_of(bundle / "model.tflite")
+        (bundle / "bundle.json").write_text(json.dumps(manifest))
+    return bundle

@@ -65,6 +65,13 @@ def test_a_corrupt_model_file_is_refused_with_one_line_naming_it(bundle_dir):
     (lambda d: _edit(d, lambda m: m["labels"].pop()), "2 labels for 3 class probabilities"),
     (lambda d: _edit(d, lambda m: m["input"].update(shape=[1, 100, 128])), "window_frames=124"),
     (lambda d: _edit(d, lambda m: m["frontend"].update(normalization="z-score")), "normalization 'z-score'"),
+    (lambda d: _edit(d, lambda m: m["stream"].update(hop_seconds=-1)), r"hop_seconds -1.0 must be in \(0, 3600\]"),
+    (lambda d: _edit(d, lambda m: m["stream"].update(hop_seconds=0)), r"hop_seconds 0.0 must be in \(0, 3600\]"),
+    # a hash that matches does not make a file outside the bundle its model
+    (lambda d: _edit(d, lambda m: m.update(model_file="../../../../../../../../etc/passwd",
+                                           sha256=sha256_of(Path("/etc/passwd")))), "outside the bundle directory"),
+    (lambda d: _edit(d, lambda m: m.update(model_file="/etc/passwd", sha256=sha256_of(Path("/etc/passwd")))),
+     "outside the bundle directory"),
 ])
 def test_a_damaged_bundle_is_a_one_line_model_error(bundle_dir, damage, message):
     damage(bundle_dir)

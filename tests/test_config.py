@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from stream_testing import TINY, assert_one_error_line, run_cli
+from stream_testing import TINY, assert_one_error_line, run_cli, swapped_model_bundle
 
 from audeep_edge.config import ListenConfig, build_config, load_config_file
 from audeep_edge.errors import ConfigError
@@ -84,3 +84,18 @@ def test_config_check_accepts_a_good_file_and_rejects_a_bad_one_in_one_line(tmp_
                           "bad.toml: unknown key 'topk'")
     mismatch = write(tmp_path, f'bundle = "{TINY}"\nprecision = "int8"\n', "int8.toml")
     assert_one_error_line(run_cli("config", "check", mismatch), "is float32 but the config asks for --precision int8")
+
+
+def test_config_check_reports_what_listen_would_refuse_in_one_line(tmp_path):
+    """A file that is not UTF-8, a broker URL that does not parse, MQTT values with `broker = "none"` (a profile
+    is often reused with a broker later) and a model that does not match its bundle.json."""
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('device-id = "küche"\n'.encode("latin-1"))
+    assert_one_error_line(run_cli("config", "check", latin1), "latin1.toml: not UTF-8 text")
+    checks = [(f'bundle = "{TINY}"\nbroker = "mqtt://[::1"', "--broker: expected mqtt://host[:port]"),
+              (f'bundle = "{TINY}"\nbroker = "none"\nqos = 7', "--qos 7: expected 0 or 1"),
+              (f'bundle = "{TINY}"\nbroker = "none"\nqueue-max = -1', "--queue-max -1: expected 1..10000000"),
+              (f'bundle = "{swapped_model_bundle(tmp_path)}"', "the model takes input [1, 124, 128]")]
+    for i, (text, needle) in enumerate(checks):
+        assert_one_error_line(run_cli("config", "check", write(tmp_path, text, f"check{i}.toml")), needle)
+

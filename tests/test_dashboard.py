@@ -237,6 +237,29 @@ def test_novelty_over_time_and_enrolled_labels_are_shown(mosquitto, dashboard, p
     device.close()
 
 
+def test_poisoned_retained_messages_do_not_freeze_a_dashboard_started_after_them(mosquitto, page):
+    """100,000 nested brackets and a 400-digit confidence, retained: every dashboard that starts later gets them
+    first. It must still show the windows that follow within the usual 2 s."""
+    poison = mqtt.Client(CallbackAPIVersion.VERSION2)
+    poison.connect(mosquitto.host, mosquitto.port)
+    poison.loop_start()
+    deep = b'{"schema_version": 1, "seq": 1, "label": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    overflow = b'{"schema_version": 1, "seq": 1, "label": "Rain", "confidence": 1' + b"0" * 400 + b"}"
+    for topic, payload in (("audeep/porch/window", deep), ("audeep/attic/window", overflow),
+                           ("audeep/cellar/info", deep)):
+        poison.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+    poison.disconnect()
+    poison.loop_stop()
+    with DashboardServer(mosquitto.url, port=0) as server:
+        device = FakeDevice(mosquitto, "porch")
+        page.goto(server.url)
+        expect(page.locator("#broker")).to_have_text("broker: connected")
+        device.window("Dog")
+        expect(card(page, "porch").locator(".label")).to_have_text("Dog", timeout=UPDATE_DEADLINE_MS)
+        assert server.state.stats()["bad_messages"] >= 2
+        device.close()
+
+
 def test_broker_outage_is_shown_and_recovered(mosquitto, dashboard, page):
     device = FakeDevice(mosquitto, "porch")
     page.goto(dashboard.url)
@@ -302,9 +325,9 @@ def test_loopback_dashboard_refuses_foreign_host_header(dashboard):
     assert _get(base + "/", {"Host": f"attacker.example:{dashboard.port}"}) == 403
 
 
-def test_cli_prints_url_and_serves_the_page(mosquitto):
+def test_cli_prints_url_and_serves_the_page(mosquitto, tmp_path):
     command = [sys.executable, "-c", "from audeep_edge.cli import main; main()",
-               "dashboard", "--broker", mosquitto.url, "--port", "0"]
+               "dashboard", "--broker", mosquitto.url, "--port", "0", "--db", str(tmp_path / "history.sqlite")]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             line = proc.stdout.readline()
@@ -312,6 +335,8 @@ def test_cli_prints_url_and_serves_the_page(mosquitto):
             url = line.split()[1]
             with urllib.request.urlopen(url, timeout=5) as response:
                 assert b"/static/app.js" in response.read()
+            with urllib.request.urlopen(url + "api/devices", timeout=5) as response:
+                assert response.status == 200  # history from --db
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -319,6 +344,7 @@ def test_cli_prints_url_and_serves_the_page(mosquitto):
 
 @pytest.mark.parametrize("args, message", [
     (["--broker", "http://example.org"], "error: --broker: expected mqtt://host[:port]"),
+    (["--broker", "mqtt://[::1"], "error: --broker: expected mqtt://host[:port]"),  # urlsplit: "Invalid IPv6 URL"
     (["--host", "0.0.0.0"], "error: --host 0.0.0.0 exposes the dashboard"),
 ])
 def test_cli_rejects_bad_options_in_one_line(args, message, monkeypatch, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 import time
 import urllib.request
 
@@ -16,6 +17,7 @@ from stream_testing import TINY
 from audeep_edge.bundle import load_bundle
 from audeep_edge.config import ListenConfig
 from audeep_edge.dashboard import DashboardServer
+from audeep_edge.dashboard import server as server_module
 from audeep_edge.dashboard.mqtt_state import FleetState, HistoryLimits
 from audeep_edge.dashboard.projection import PcaProjector, decode_embedding
 from audeep_edge.encoder import Encoder
@@ -66,6 +68,67 @@ def test_malformed_messages_are_counted_and_ignored():
     assert device(state)["windows"][0]["label"] is None
 
 
+def test_hostile_messages_are_counted_and_never_stop_the_state():
+    """Each of these raised in paho's network thread (RecursionError, OverflowError, TypeError) or bloated the
+    state; now each is one bad message, and the next good window is used."""
+    deep = b'{"schema_version": 1, "seq": 0, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    huge = 10**400
+    hostile = [
+        ("window", deep),
+        ("window", window(0, top_k=5)),
+        ("window", window(0, label="x" * 201)),
+        ("window", window(0, label="x" * 1_000_000)),  # over the payload bound
+        ("event", deep),
+    ]
+    state = FleetState()
+    for kind, payload in hostile:
+        assert not state.handle_message("d", kind, payload)
+    assert not state.handle_message("no/such id", "window", window(0))  # no device can publish that id
+    assert state.stats()["bad_messages"] == len(hostile) + 1 and state.stats()["devices"] == 0
+    nested = {"schema_version": 1, "labels": ["Rain", "x" * 300], "embedding_size": huge, "deep": [[[[1]]]],
+              "note": "y" * 300, "window_seconds": 5}
+    assert state.handle_message("d", "info", json.dumps(nested).encode())
+    assert state.handle_message("d", "window", window(1, embedding=[1.0, huge]))  # a bad embedding is left out
+    assert state.handle_message("d", "window", window(2, confidence=huge, smoothed_label=None))  # as NaN: null
+    d = device(state)
+    assert d["info"] == {"schema_version": 1, "labels": ["Rain"], "enrolled_labels": [], "window_seconds": 5}
+    assert [(w["seq"], w["conf"]) for w in d["windows"]] == [(1, 0.8), (2, None)]
+    json.dumps(state.snapshot())  # what browsers get still serialises
+
+
+def test_devices_are_bounded_and_the_one_silent_the_longest_goes_first():
+    state = FleetState(HistoryLimits(max_devices=3))
+    for i, name in enumerate(["a", "b", "c"]):
+        state.handle_message(name, "window", window(0), rx=1000.0 + i)
+    state.collect_update()
+    state.handle_message("a", "status", b"online")  # a is heard from again: b is now silent the longest
+    for name in ("d", "e"):
+        state.handle_message(name, "window", window(0))
+    assert [d["id"] for d in state.snapshot()["devices"]] == ["a", "d", "e"]
+    update = state.collect_update()
+    assert update["removed"] == ["b", "c"] and state.stats()["devices_dropped"] == 2
+    assert "removed" not in state.collect_update()
+
+
+def test_a_forged_seq_jump_is_not_counted_as_lost_windows():
+    state = FleetState()
+    state.handle_message("d", "info", b'{"schema_version": 1, "hop_seconds": 1.0}')
+    for seq in (0, 1, 2):
+        state.handle_message("d", "window", window(seq))
+    state.handle_message("d", "window", window(999_999, audio_time=2.5))  # someone else's window
+    state.handle_message("d", "window", window(3))  # the device goes on: lower seq, new wall_time
+    state.handle_message("d", "window", window(6))  # a real gap: audio_time moved on 3 hops
+    assert device(state)["lost"] == 2
+
+
+def test_a_connection_that_never_finishes_its_request_is_closed(mosquitto, monkeypatch):
+    monkeypatch.setattr(server_module._Handler, "timeout", 0.5)
+    with DashboardServer(mosquitto.url, port=0) as server, socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
+        sock.settimeout(10)
+        assert sock.recv(1024) == b""  # closed by the server, its thread free again
+
+
 def test_scene_shown_is_the_smoothed_label_with_its_own_probability():
     state = FleetState()
     state.handle_message("d", "window", json.dumps({
@@ -73,6 +136,12 @@ def test_scene_shown_is_the_smoothed_label_with_its_own_probability():
         "top_k": [{"label": "Dog", "p": 0.5}, {"label": "Rain", "p": 0.4}]}).encode())
     shown = device(state)["windows"][0]
     assert (shown["label"], shown["conf"], shown["raw_label"]) == ("Rain", 0.4, "Dog")
+    # a device that publishes the smoothed probability: that, not this window's (nearly 0) probability
+    state.handle_message("d", "window", json.dumps({
+        "schema_version": 1, "seq": 1, "label": "Dog", "confidence": 0.99, "smoothed_label": "Rooster",
+        "smoothed_confidence": 0.62, "top_k": [{"label": "Dog", "p": 0.99}, {"label": "Rooster", "p": 0.004}]}).encode())
+    shown = device(state)["windows"][1]
+    assert (shown["label"], shown["conf"]) == ("Rooster", 0.62)
 
 
 def test_deltas_carry_each_window_once_and_history_is_bounded():

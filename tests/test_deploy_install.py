@@ -55,7 +55,7 @@ def installed(tmp_path_factory):
     config = prefix / "etc" / "audeep-edge" / "config.toml"
     if first.returncode == 0:
         config.write_text(config.read_text().replace("threads = 1 ", "threads = 3 "))
-    second = install(*common)  # the default source, audeep-edge, is installed already: nothing to fetch
+    second = install(*common, "--source", source)
     return prefix, first, second
 
 
@@ -73,8 +73,8 @@ def test_install_into_a_prefix_gives_a_working_cli_config_and_bundle(installed):
     config = (prefix / "etc" / "audeep-edge" / "config.toml").read_text()
     assert f'bundle = "{state}/model.bundle"' in config and f'queue-dir = "{state}/spool"' in config
     # the profile's precision = "dynamic" is the package's default model's
-    assert "installed the bundled model esc10-dynamic.bundle" in first.stdout
-    assert "config.toml: ok (source mic, bundle esc10-dynamic dynamic" in first.stdout
+    assert "installed the bundled model general-dynamic.bundle" in first.stdout
+    assert "config.toml: ok (source mic, bundle general-dynamic dynamic" in first.stdout
     assert "no systemd unit" in first.stdout and "audeep-edge.service" not in first.stdout
 
 
@@ -124,6 +124,13 @@ def test_dry_run_with_edgetpu_shows_the_apt_steps_and_changes_nothing(tmp_path):
         "-y libedgetpu1-std" in done.stdout
     assert "+ systemctl" not in done.stdout  # --prefix never touches the running system
     assert list((tmp_path / "p").iterdir()) == []
+
+
+def test_the_default_source_is_this_checkout_until_the_package_is_published(tmp_path):
+    done = install("--dry-run", "--profile", "rpi4", "--prefix", tmp_path / "p", "--python", sys.executable)
+    assert done.returncode == 0, done.stderr
+    assert f"pip install {ROOT}\n" in done.stdout and f"-m pip install -q --disable-pip-version-check --upgrade " \
+        f"{ROOT}\n" in done.stdout
 
 
 def test_dry_run_with_a_bundle_of_the_profiles_precision_shows_where_it_goes(tmp_path):

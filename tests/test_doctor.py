@@ -35,6 +35,7 @@ def test_a_healthy_setup_exits_0_with_the_bundle_model_and_broker_checked(mosqui
     assert table["model"][0] == OK and "one window in" in table["model"][1]
     assert table["broker"] == (OK, table["broker"][1]) and "accepted an MQTT 3.1.1 connection" in table["broker"][1]
     assert table["interpreter"][0] == OK and "ai-edge-litert" in table["interpreter"][1]
+    assert table["cpu"][0] == OK and " features (" in table["cpu"][1] and "CompiledModel" in table["cpu"][1]
     assert table["edgetpu"][0] == OK  # not available here, and not asked for
     assert "audio" in done.stdout  # devices listed, or their absence reported (a WARN without a mic config)
     assert done.stdout.splitlines()[-1].startswith("0 failure(s)")

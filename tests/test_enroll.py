@@ -127,6 +127,9 @@ def test_bad_examples_and_names_are_rejected(sounds):
         enrollment.add("kettle", np.zeros((2, D + 1)))
     with pytest.raises(ConfigError, match="trained labels"):
         check_name("Dog bark", ["Dog bark", "Rain"])
+    with pytest.raises(ConfigError, match="trained labels \\('Rain'"):   # labels match whatever their case
+        check_name("rain", ["Dog bark", "Rain"])
+    assert check_name(" KETTLE ", ["Rain"], ["kettle"]) == "kettle"
     with pytest.raises(ConfigError, match="empty"):
         check_name("  ", [])
     assert check_name("  door   bell ", []) == "door bell"

@@ -71,6 +71,7 @@ def one_error_line(code: int, err: str, *needles: str) -> None:
     (["--remove", "cat"], ["--remove 'cat'", "enrolled: none"]),
     (["--label", "cat"], ["no audio", "--file", "--seconds"]),
     (["--label", "Rain", "--seconds", "3"], ["'Rain'", "trained labels"]),
+    (["--label", "rAIN", "--seconds", "3"], ["'rAIN'", "trained labels", "'Rain'"]),  # one class, one spelling
     (["--label", "cat", "--remove", "dog"], ["exactly one"]),
     (["--label", "cat", "--file", "missing.wav"], ["missing.wav"]),
 ])
@@ -78,6 +79,16 @@ def test_user_errors_are_one_line_and_exit_2(bundle, capsys, args, needles):
     code, _, err = cli(capsys, "enroll", "--bundle", bundle, *args)
     one_error_line(code, err, *needles)
     assert not (bundle / ENROLLED_FILE).exists()
+
+
+def test_another_spelling_of_an_enrolled_label_is_that_label(bundle, tone_wav, capsys):
+    assert cli(capsys, "enroll", "--bundle", bundle, "--label", "Door bell", "--file", tone_wav())[0] == 0
+    code, out, err = cli(capsys, "enroll", "--bundle", bundle, "--label", "door BELL", "--append", "--file",
+                         tone_wav("more.wav", freq=500.0))
+    assert code == 0, err
+    assert "'door BELL' is the enrolled label 'Door bell'" in out and "adding to its examples" in out
+    assert adaptation(bundle).labels([]) == ["Door bell"]
+    assert cli(capsys, "enroll", "--bundle", bundle, "--remove", "DOOR bell")[1].startswith("removed 'Door bell'")
 
 
 def test_a_clip_shorter_than_a_window_is_padded_to_one(bundle, tone_wav, capsys):

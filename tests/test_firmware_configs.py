@@ -11,7 +11,7 @@ from stream_testing import RAIN, TINY_DYNAMIC, TINY_INT8, assert_one_error_line,
 
 from audeep_edge.commands.stream import config_check, run_listen
 from audeep_edge.config import build_config
-from audeep_edge.pipeline.assemble import find_bundle
+from audeep_edge.pipeline.assemble import effective_hop, find_bundle
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "firmware_configs"
 PROFILES = ["rpi4", "rpi5", "rpi-coral-usb", "coral-devboard", "linux-x86_64"]
@@ -54,6 +54,20 @@ def test_a_cpu_profile_takes_the_packaged_default_model(name):
     """install.sh without --bundle installs the package's default model: it must have the profile's precision."""
     cfg = build_config(profile_path(name))
     assert find_bundle(None, cfg.precision).precision == "dynamic" and cfg.delegate == "auto"
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_each_profile_s_hop_is_whole_frames_of_the_packaged_models(name):
+    """A hop is rounded to whole spectrogram frames (0.04 s here): the profiles state hops that need none."""
+    cfg = build_config(profile_path(name))
+    assert effective_hop(cfg, find_bundle(None, "dynamic")) == pytest.approx(cfg.hop, abs=1e-9)
+
+
+def test_config_check_states_a_rounded_hop(tmp_path, capsys):
+    profile = tmp_path / "rpi5.toml"
+    profile.write_text(re.sub(r"(?m)^hop = .*$", "hop = 0.5", profile_path("rpi5").read_text()))
+    config_check(profile, bundle_path=find_bundle(None, "dynamic").path)
+    assert "hop 0.48 s (hop = 0.5 rounded to whole frames of 0.04 s)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", PROFILES)

@@ -1,9 +1,8 @@
-"""MqttSink against a real mosquitto: order, schema, broker restarts, overflow, spool, last will, auth, TLS,
-MQTT 5 and Home Assistant discovery."""
+"""MqttSink against a real mosquitto: order, schema, broker restarts, overflow, spool, last will, auth, TLS and
+MQTT 5 (Home Assistant discovery: tests/test_homeassistant.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -101,6 +100,38 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, qos):
     assert sink.stats()["dropped"] == 0
     collector.close()
     broker.stop()
+
+
+def test_a_broker_back_during_the_drain_at_exit_gets_the_whole_buffer(tmp_path):
+    """The broker is away for 7.5 s, long enough for a doubling back-off to wait 8 s before the next attempt,
+    and returns just before close(): the 5 s drain must reconnect and deliver everything."""
+    broker = persistent_broker(tmp_path)
+    collector = Collector(broker.host, broker.port, ["audeep/+/window"], client_id="sub-drain", persistent=True)
+    sink = MqttSink(MqttSettings(url=broker.url, flush_timeout=5), "drain", INFO)
+    assert sink.wait_connected(5)
+    broker.stop()
+    for seq in range(20):
+        sink.publish_window(window(seq, "drain"))
+    time.sleep(7.5)
+    broker.start()
+    sink.close()
+    assert sink.failure is None and sink.stats()["buffered"] == 0
+    assert collector.wait_for(lambda c: set(seqs(c, "drain")) == set(range(20)))
+    assert first_occurrences(seqs(collector, "drain")) == list(range(20))
+    collector.close()
+    broker.stop()
+
+
+def test_what_close_cannot_deliver_is_reported_never_silent(tmp_path):
+    spool = tmp_path / "spool"
+    gone = f"mqtt://127.0.0.1:{free_port()}"
+    for queue_dir, fate in ((None, "lost"), (spool, f"saved to {spool / 'audeep_gone.jsonl'}")):
+        sink = MqttSink(MqttSettings(url=gone, queue_dir=queue_dir, queue_max=5, flush_timeout=0), "gone", INFO)
+        for seq in range(8):
+            sink.publish_window(window(seq, "gone"))
+        sink.close()
+        assert f"5 messages could not be delivered ({fate}" in sink.failure
+        assert "3 messages were dropped while --queue-max 5 were waiting" in sink.failure
 
 
 def test_queue_overflow_drops_the_oldest_and_counts(tmp_path):
@@ -247,34 +278,3 @@ def test_tls_with_a_private_ca(tls_broker):
     assert "certificate verify failed" in untrusted.last_error
     assert not untrusted.stats()["connected"]
     untrusted.close()
-
-
-@pytest.mark.parametrize("novelty", [False, True])
-def test_home_assistant_discovery_is_retained_and_republished_when_ha_restarts(mosquitto, novelty):
-    collector = Collector(mosquitto.host, mosquitto.port, ["homeassistant/#"])
-    sink = MqttSink(MqttSettings(url=mosquitto.url, homeassistant=True), "lab.1", INFO, novelty=novelty)
-    assert sink.wait_connected(5)
-    entities = ["sensor/lab_1_scene", "sensor/lab_1_confidence", "sensor/lab_1_dbfs", "sensor/lab_1_novelty",
-                "event/lab_1_event"]
-    topics = [f"homeassistant/{entity}/config" for entity in entities]
-    assert collector.wait_for(lambda c: all(c.on(topic) for topic in topics))
-
-    late = Collector(mosquitto.host, mosquitto.port, ["homeassistant/+/+/config"])
-    assert late.wait_for(lambda c: len(c.messages) == (5 if novelty else 4))  # empty payloads are not retained
-    configs = {topic: json.loads(payload) for topic, payload, retain in late.messages if retain}
-    scene = configs["homeassistant/sensor/lab_1_scene/config"]
-    assert scene["state_topic"] == "audeep/lab.1/window"
-    assert scene["availability_topic"] == "audeep/lab.1/status"
-    assert (scene["payload_available"], scene["payload_not_available"]) == ("online", "offline")
-    assert scene["unique_id"] == "audeep_lab_1_scene"
-    assert scene["device"]["identifiers"] == ["audeep_lab_1"] and scene["device"]["model"] == INFO["bundle"]
-    assert configs["homeassistant/sensor/lab_1_dbfs/config"]["unit_of_measurement"] == "dBFS"
-    event = configs["homeassistant/event/lab_1_event/config"]
-    assert event["state_topic"] == "audeep/lab.1/event" and event["event_types"] == ["novel", "label_change"]
-    assert ("homeassistant/sensor/lab_1_novelty/config" in configs) == novelty
-
-    collector.client.publish("homeassistant/status", "online").wait_for_publish(5)
-    assert collector.wait_for(lambda c: all(len(c.on(topic)) >= 2 for topic in topics))
-    sink.close()
-    collector.close()
-    late.close()

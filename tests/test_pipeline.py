@@ -24,7 +24,7 @@ from audeep_edge.sources.mic import InputDevice, find_device
 
 BUNDLE = load_bundle(TINY)
 WINDOW_KEYS = {"schema_version", "device_id", "seq", "audio_time", "wall_time", "label", "confidence", "top_k",
-               "smoothed_label", "dbfs"}
+               "smoothed_label", "smoothed_confidence", "dbfs"}
 HEALTH_KEYS = {"schema_version", "device_id", "wall_time", "uptime_s", "rtf", "latency_ms_p50", "latency_ms_p99",
                "overruns", "queue_depth", "dropped", "buffered"}
 
@@ -162,6 +162,8 @@ def test_smoothed_label_changes_are_published_as_events():
              max_windows=8).run()
     assert [p["label"] for p in sink.windows] == ["Dog bark"] * 3 + ["Rain"] * 5
     assert [p["smoothed_label"] for p in sink.windows] == ["Dog bark"] * 4 + ["Rain"] * 4
+    # the smoothed label's own probability: its mean over the last 3 windows, not this window's 0.1
+    assert sink.windows[3]["smoothed_confidence"] == round((0.9 + 0.9 + 0.1) / 3, 4)
     assert [(e["type"], e["seq"], e["previous"], e["label"]) for e in sink.events] == [
         ("label_change", 4, "Dog bark", "Rain")]
 

@@ -180,13 +180,34 @@ def test_a_float_island_in_an_int8_graph_is_moved_to_int8():
                                atol=1.01 * step)
 
 
-def test_quantize_cli_writes_a_verified_bundle_with_parity_and_accuracy(tiny, tmp_path, capsys):
+def test_an_edgetpu_model_with_a_dynamic_shape_is_refused_before_it_reaches_the_compiler():
+    """The Edge TPU compiler needs every tensor size fixed: a free batch dimension (shape signature -1) is
+    reported, and finish_model refuses to make such an edgetpu bundle."""
+    from audeep_edge.training.quantize import edgetpu, flatbuffer
+    from audeep_edge.training.quantize.bundler import finish_model
+
+    model = flatbuffer.read_model((Path(__file__).parent / "data" / "float-island-int8.tflite").read_bytes())
+    fixed, _ = flatbuffer.requantize_float_islands(flatbuffer.write_model(model))
+    model = flatbuffer.read_model(fixed)
+    graph = model.subgraphs[0]
+    graph.tensors[graph.inputs[0]].shapeSignature = [-1, *graph.tensors[graph.inputs[0]].shape[1:]]
+    dynamic = flatbuffer.write_model(model)
+    check = edgetpu.check_ops(dynamic)
+    assert edgetpu.check_ops(fixed).ready and not check.ready
+    assert check.dynamic_tensors == 1 and check.problems() == "1 tensor(s) of dynamic shape"
+    with pytest.raises(ModelError, match="not one the Edge TPU compiler takes whole .1 tensor.s. of dynamic shape"):
+        finish_model(dynamic, "edgetpu")
+
+
+def test_quantize_cli_writes_a_verified_bundle_with_parity_and_accuracy(tiny, tmp_path, capsys, monkeypatch):
     nc, run, head = tiny
     bundle_dir = tmp_path / "tiny-int8.bundle"
+    monkeypatch.setenv("FORCE_COLOR", "1")  # stderr counts as a terminal: the progress of each long step shows
     code, out, err = cli(capsys, "quantize", run, "--precision", "int8", "--output", bundle_dir, "--head", head,
                          "--eval-data", nc, "--eval-fold", 2, "--calibration-windows", 30,
                          "--data-license", "CC BY 3.0")
     assert code == 0, err
+    assert "converting to int8" in err and "measuring parity on 18 windows" in err
     assert "accuracy float" in out and "embedding cosine mean" in out and f"wrote {bundle_dir}" in out
     bundle = load_bundle(bundle_dir)           # sha256 checked
     assert bundle.precision == "int8" and bundle.labels == ["Dog bark", "Rain", "Rooster"]

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+import resource
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from stream_testing import CLI, RAIN, TINY, assert_one_error_line
 
 from audeep_edge.errors import ConfigError
-from audeep_edge.sinks.homeassistant import discovery_messages
+from audeep_edge.sinks.homeassistant import Entities, discovery_messages
 from audeep_edge.sinks.jsonl import JsonlSink
 from audeep_edge.sinks.mqtt import MqttSettings, check_device_id
 from audeep_edge.sinks.payload import to_json
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"
 WINDOW_KEYS = {"schema_version", "device_id", "seq", "audio_time", "wall_time", "label", "confidence", "top_k",
-               "smoothed_label", "dbfs"}
+               "smoothed_label", "smoothed_confidence", "dbfs"}
 
 
 def test_jsonl_file_has_one_tagged_object_per_line(tmp_path):
@@ -59,6 +63,28 @@ def test_jsonl_to_stdout(capsys):
 def test_jsonl_unwritable_target_is_one_clear_line(tmp_path):
     with pytest.raises(ConfigError, match=r"^--jsonl .*missing.*: cannot write"):
         JsonlSink(tmp_path / "missing" / "out.jsonl")
+
+
+def test_a_full_disk_leaves_whole_lines_and_one_error_line(tmp_path):
+    """The log (98 kB from earlier runs) may grow to 100 kB only (RLIMIT_FSIZE: the kernel cuts short the write
+    that crosses the limit and fails the next, as on a full disk): it still ends in a whole line, and `listen`
+    says in one line what it could not write."""
+    out = tmp_path / "out.jsonl"
+    earlier = '{"topic":"health","schema_version":1,"device_id":"d","uptime_s":1.0}\n'
+    out.write_text(earlier * (98_000 // len(earlier)))
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # report EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    done = subprocess.run([CLI, "listen", "--file", str(RAIN), "--bundle", str(TINY), "--broker", "none",
+                           "--jsonl", str(out)], capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
+    text = out.read_text()
+    assert text.endswith("\n") and len(text) <= 100_000
+    lines = [json.loads(line) for line in text.splitlines()]  # every line parses
+    written = len(lines) - 98_000 // len(earlier)
+    assert lines[-written]["topic"] == "info" and 1 < written < 13  # some of the 11 windows (+ health) made it
+    assert_one_error_line(done, f"--jsonl {out}: File too large after {written} lines")
 
 
 def test_payload_json_is_strict_and_compact():
@@ -109,12 +135,15 @@ def test_device_ids_that_cannot_be_a_topic_level_are_rejected(device_id):
 
 
 def test_home_assistant_templates_read_fields_that_windows_and_events_carry():
+    entities = Entities(novelty=True, watch=("Rain",))
     configs = {topic: json.loads(payload) for topic, payload in
-               discovery_messages("kitchen", {"bundle": "b"}, novelty=True)}
-    used = set()
+               discovery_messages("kitchen", {"bundle": "b", "labels": ["Rain"]}, entities=entities)}
+    used: dict[str, set] = {"window": set(), "event": set(), "health": set()}
     for config in configs.values():
-        used |= set(re.findall(r"value_json\.(\w+)", config["value_template"]))
-    assert used <= WINDOW_KEYS | {"novelty", "type"}
+        used[config["state_topic"].rsplit("/", 1)[1]] |= set(re.findall(r"value_json\.(\w+)", config["value_template"]))
+    assert used["window"] <= WINDOW_KEYS | {"novelty", "novel"}
+    assert used["event"] <= {"type", "state"}
+    assert used["health"] <= {"rtf", "latency_ms_p99", "overruns", "dropped", "buffered"}
     assert {config["availability_topic"] for config in configs.values()} == {"audeep/kitchen/status"}
     assert len({config["unique_id"] for config in configs.values()}) == len(configs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from stream_testing import RAIN, TINY, assert_one_error_line, cosine, read_jsonl, real_clip, run_cli
+from stream_testing import (CLI, RAIN, TINY, assert_one_error_line, cosine, read_jsonl, real_clip, run_cli,
+                            swapped_model_bundle)
 
 from audeep_edge.audio import mix, read_audio, resample
 from audeep_edge.bundle import load_bundle, sha256_of
@@ -71,6 +73,56 @@ def test_raw_pcm_from_a_pipe(tmp_path):
                    stdin=pcm)
     assert done.returncode == 0, done.stderr
     assert len(read_jsonl(done.stdout)["window"]) == (x.size - 15360) // 6400 + 1
+    assert "WARNING" not in done.stderr  # real 16-bit audio does not look like misread floats
+
+
+def test_float_samples_read_as_s16le_are_warned_about(tmp_path):
+    x, _ = real_clip(tmp_path / "rain.wav", 16000)
+    done = run_cli("listen", "--stdin", "--format", "s16le", "--rate", "16000", *JSONL_ONLY,
+                   stdin=x.astype("<f4").tobytes())
+    assert done.returncode == 0, done.stderr
+    assert "--stdin: the data looks like float32 samples read as --format s16le" in done.stderr
+
+
+def test_damaged_audio_is_analysed_with_one_warning_naming_the_file_and_what_is_missing(tmp_path):
+    """A WAV cut in half, an Ogg file cut in half and one with damaged pages play on, but not silently."""
+    rain = RAIN.read_bytes()
+    x, fs = soundfile.read(str(RAIN))
+    soundfile.write(str(tmp_path / "full.wav"), x, fs, subtype="PCM_16")
+    wav = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "half.wav").write_bytes(wav[:len(wav) // 2])
+    (tmp_path / "half.ogg").write_bytes(rain[:len(rain) // 2])
+    damaged = bytearray(rain)
+    for i in range(len(rain) // 3, len(rain) // 3 + 3000, 7):
+        damaged[i] ^= 0x5A
+    (tmp_path / "damaged.ogg").write_bytes(bytes(damaged))
+    for name, needle in [("half.wav", "the file is cut short: 2.50 s of the audio its header declares are missing"),
+                         ("half.ogg", "the file is cut short (its last Ogg page has no end-of-stream mark)"),
+                         ("damaged.ogg", "1.04 s of its 5.00 s could not be decoded (corrupt data)")]:
+        done = run_cli("listen", "--file", tmp_path / name, *JSONL_ONLY)
+        assert done.returncode == 0 and read_jsonl(done.stdout)["window"], done.stderr
+        warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
+        assert len(warnings) == 1 and f"--file {tmp_path / name}: {needle}" in warnings[0], done.stderr
+
+
+def test_float_audio_beyond_full_scale_is_reported_at_0_dbfs_with_a_warning(tmp_path):
+    path = tmp_path / "loud.wav"
+    soundfile.write(str(path), 3.0 * np.sin(np.arange(32000) / 5), 16000, subtype="FLOAT")
+    done = run_cli("listen", "--file", path, *JSONL_ONLY)
+    assert done.returncode == 0, done.stderr
+    assert [w["dbfs"] for w in read_jsonl(done.stdout)["window"]] == [0.0, 0.0, 0.0]
+    assert f"{path}: the audio exceeds full scale (peak 3.00)" in done.stderr
+
+
+def test_an_unreadable_file_is_one_error_line(tmp_path):
+    secret = tmp_path / "secret.wav"
+    shutil.copyfile(RAIN, secret)
+    secret.chmod(0o000)
+    # root reads anything: run it without the capabilities that override file permissions (util-linux setpriv)
+    as_user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    done = subprocess.run([*as_user, CLI, "listen", "--file", str(secret), *map(str, JSONL_ONLY)],
+                          capture_output=True, text=True, timeout=120)
+    assert_one_error_line(done, f"--file {secret}: cannot read (Permission denied)")
 
 
 def test_silence_is_valid_output(tmp_path):
@@ -93,6 +145,16 @@ def broken_bundle(tmp_path, *, rehash: bool):
         manifest = json.loads((bundle / "bundle.json").read_text())
         manifest["sha256"] = sha256_of(bundle / "model.tflite")
         (bundle / "bundle.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def edited_bundle(tmp_path, change):
+    """A copy of the tiny bundle whose bundle.json ``change(manifest)`` edits."""
+    bundle = tmp_path / "edited.bundle"
+    shutil.copytree(TINY, bundle)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    change(manifest)
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
     return bundle
 
 
@@ -119,6 +181,13 @@ def garbage_file(tmp_path):
     (lambda p: ["--file", RAIN, "--bundle", TINY, "--top-k", "0"], "--top-k must be between 1 and 1000"),
     (lambda p: ["--file", RAIN, "--bundle", TINY, "--broker", "http://x"], "--broker: expected mqtt://"),
     (lambda p: ["--bundle", TINY, "--max-windows", "1"], "--mic: "),  # no audio input here: no PortAudio or device
+    (lambda p: ["--file", RAIN, "--bundle", swapped_model_bundle(p)], "the model takes input [1, 124, 128]"),
+    (lambda p: ["--file", RAIN, "--bundle", edited_bundle(p, lambda m: m["outputs"].update(embedding=512))],
+     "the model gives 32-d embeddings and 3 class probabilities, the manifest says 512"),
+    (lambda p: ["--file", RAIN, "--bundle", edited_bundle(p, lambda m: m["stream"].update(hop_seconds=-1))],
+     "stream.hop_seconds -1.0 must be in (0, 3600]"),
+    (lambda p: ["--file", p, "--bundle", TINY], ": is a directory, not an audio file"),
+    (lambda p: ["--file", RAIN, "--bundle", TINY, "--broker", "mqtt://[::1"], "--broker: expected mqtt://"),
 ])
 def test_bad_input_gives_one_error_line_and_exit_status_2(tmp_path, make_args, needle):
     args = make_args(tmp_path)

@@ -9,14 +9,15 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
-from conftest import Mosquitto
+from conftest import Mosquitto, free_port
 from mqtt_testing import Collector, wait_until
 from stream_testing import CLI, RAIN, TINY, assert_one_error_line, read_jsonl, run_cli
 
 WINDOW_KEYS = {"schema_version", "device_id", "seq", "audio_time", "wall_time", "label", "confidence", "top_k",
-               "smoothed_label", "dbfs", "embedding_b64", "embedding_dtype"}
+               "smoothed_label", "smoothed_confidence", "dbfs", "embedding_b64", "embedding_dtype"}
 INFO_KEYS = {"schema_version", "device_id", "bundle", "precision", "labels", "enrolled_labels", "embedding_size",
              "window_seconds", "hop_seconds", "novelty_threshold"}
 HEALTH_KEYS = {"schema_version", "device_id", "wall_time", "uptime_s", "rtf", "latency_ms_p50", "latency_ms_p99",
@@ -110,7 +111,9 @@ def test_without_broker_an_embedded_one_starts_and_says_where(tmp_path):
             lines.append(child.stderr.readline())
             assert lines[-1], "".join(lines)
         host, port = re.search(r"mqtt://([\d.]+):(\d+)", lines[-1]).groups()
-        collector = Collector(host, int(port), ["audeep/zero/#"])
+        user, password_file = re.search(r'-u (\S+) -P "\$\(cat (\S+)\)"', lines[-1]).groups()
+        collector = Collector(host, int(port), ["audeep/zero/#"], username=user,
+                              password=Path(password_file).read_text().strip())
         assert wait_until(lambda: child.poll() is not None, timeout=30)
     finally:
         child.kill()
@@ -120,3 +123,41 @@ def test_without_broker_an_embedded_one_starts_and_says_where(tmp_path):
     seqs = [w["seq"] for w in collector.json("audeep/zero/window")]
     assert seqs and seqs == list(range(seqs[0], 4))  # every window after the subscription, in order
     collector.close()
+
+
+def test_a_broker_gone_for_good_is_an_error_naming_what_was_kept_and_the_next_run_delivers_it(tmp_path, state_dir):
+    """The broker stops after the first window and does not come back before the file ends: `listen` must not
+    exit 0 over undelivered windows. It says how many and where they were kept (the default spool), and the next
+    run sends them first, so a persistent subscriber gets every window of the first run in order."""
+    broker = Mosquitto(tmp_path, extra_conf=f"persistence true\npersistence_location {tmp_path}/\nuser root\n")
+    broker.start()
+    collector = Collector(broker.host, broker.port, ["audeep/tail/window"], client_id="sub-tail", persistent=True)
+    child = subprocess.Popen([CLI, "listen", "--file", RAIN, "--realtime", "--bundle", TINY, "--broker", broker.url,
+                              "--device-id", "tail"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert collector.wait_for(lambda c: len(c.on("audeep/tail/window")) >= 1, timeout=30)
+        broker.stop()
+        _, stderr = child.communicate(timeout=60)
+        done = subprocess.CompletedProcess(child.args, child.returncode, "", stderr)
+        spool = state_dir / "audeep-edge" / "spool" / "audeep_tail.jsonl"
+        assert_one_error_line(done, "messages could not be delivered", f"saved to {spool}")
+        assert spool.is_file()
+
+        broker.start()
+        again = run_cli("listen", "--file", RAIN, "--bundle", TINY, "--broker", broker.url, "--device-id", "tail",
+                        "--max-windows", "1")
+        assert again.returncode == 0, again.stderr
+        seqs = lambda: [w["seq"] for w in collector.json("audeep/tail/window")]  # noqa: E731
+        assert collector.wait_for(lambda c: len(set(seqs())) == 11 and seqs().count(0) >= 2, timeout=15), seqs()
+        assert list(dict.fromkeys(seqs()))[:11] == list(range(11))  # all of the first run, in order ...
+        assert seqs()[-1] == 0 and seqs().index(10) < len(seqs()) - 1  # ... before the second run's window
+        assert not spool.exists()
+    finally:
+        child.kill()
+        collector.close()
+        broker.stop()
+
+
+def test_an_unreachable_broker_with_a_file_is_one_error_line():
+    done = run_cli("listen", "--file", RAIN, "--bundle", TINY, "--broker", f"mqtt://127.0.0.1:{free_port()}")
+    assert_one_error_line(done, "cannot reach the broker", "Connection refused")

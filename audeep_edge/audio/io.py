@@ -42,6 +42,27 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return samples, int(fs)
 
 
+# Data chunk sizes that streaming writers put in a header before they know the length (arecord, sox to a pipe).
+_PLACEHOLDER_SIZES = 0x7FFF_F000
+
+
+def truncation(extra_info: str, sample_rate: int) -> str | None:
+    """What libsndfile's log of an opened file (``SoundFile.extra_info``) says is missing from its end, or None.
+
+    A WAV whose data chunk is shorter than its header declares gives the seconds missing; an Ogg stream whose
+    last page lacks the end-of-stream mark was cut short by an unknown amount.
+    """
+    declared = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", extra_info, re.MULTILINE)
+    align = re.search(r"Block Align\s*:\s*(\d+)", extra_info)
+    if declared and align and int(align[1]) and int(declared[1]) < _PLACEHOLDER_SIZES:
+        missing = (int(declared[1]) - int(declared[2])) / int(align[1]) / sample_rate
+        if missing > 0:
+            return f"the file is cut short: {missing:.2f} s of the audio its header declares are missing"
+    if "Last page lacks an end-of-stream bit" in extra_info:
+        return "the file is cut short (its last Ogg page has no end-of-stream mark); how much is missing is unknown"
+    return None
+
+
 def check_finite(samples: np.ndarray, where: str) -> None:
     """Raise AudioError if ``samples`` contains NaN or infinity (garbage in would be garbage out)."""
     with np.errstate(over="ignore", invalid="ignore"):

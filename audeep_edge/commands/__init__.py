@@ -5,8 +5,10 @@ COMMAND_MODULES = (
     "autoencoders",  # t-rae / f-rae / ft-rae train|generate
     "learners",   # mlp / svm evaluate|predict
     "quantize",   # quantize
+    "train",      # train (own labelled clips -> bundle)
     "stream",     # listen, bench, config check
     "dashboard",  # dashboard
+    "record",     # record (history database)
     "deploy",     # doctor, install
     "adapt",      # baseline fit, enroll
 )

@@ -90,13 +90,15 @@ class _PaddedClip:
         yield AudioBlock(self._samples, time.monotonic())
 
 
-def _file_source(path: Path, window_seconds: float):
+def clip_source(path: Path, window_seconds: float):
+    """A file as a pipeline source: read as it is, or zero-padded (:class:`_PaddedClip`) when shorter than
+    ``window_seconds``."""
     from audeep_edge.sources import FileSource
 
     source = FileSource(path)
     if source.duration >= window_seconds:
         return source
-    log.info("%s: %.2f s is shorter than one %.2f s window: zero-padded", path, source.duration, window_seconds)
+    log.debug("%s: %.2f s is shorter than one %.2f s window: zero-padded", path, source.duration, window_seconds)
     return _PaddedClip(path, window_seconds)
 
 
@@ -130,7 +132,7 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
     window_samples = (bundle.window_frames - 1) * g.hop + g.n_fft
     if files:
         padded = (window_samples + g.hop) / g.fs
-        sources, max_windows = [_file_source(f, padded) for f in files], None
+        sources, max_windows = [clip_source(f, padded) for f in files], None
     else:
         if seconds * g.fs < window_samples:
             raise AudioError(f"--seconds {seconds:g} is shorter than one {window_samples / g.fs:.2f} s window")
@@ -145,7 +147,8 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
                             window_frames=bundle.window_frames, hop_frames=step,
                             source_rate=source.sample_rate)
         analyzer = WindowAnalyzer(encoder, [], clip_below=fe.clip_below, clip_above=fe.clip_above,
-                                  device_id="adapt", embeddings="float32", embedding_encoding="json")
+                                  device_id="adapt", embeddings="float32", embedding_encoding="json",
+                                  normalization=bundle.normalization)
         before = len(collector.embeddings)
         summary = Pipeline(source, windower, analyzer, [collector], health_interval=1e9,
                            max_windows=max_windows).run()
@@ -283,11 +286,14 @@ def enroll(
             typer.echo("no enrolled labels")
         return
     if remove is not None:
-        enrollment.remove(remove)
+        removed = enrollment.remove(remove)
         enrollment.save()
-        typer.echo(f"removed {remove!r}; enrolled: {', '.join(enrollment.names) or 'none'}")
+        typer.echo(f"removed {removed!r}; enrolled: {', '.join(enrollment.names) or 'none'}")
         return
-    name = check_name(label, bundle.labels)
+    name = check_name(label, bundle.labels, enrollment.names)
+    if name != " ".join(label.split()):
+        typer.echo(f"{label!r} is the enrolled label {name!r} (labels match whatever their case): "
+                   f"{'adding to' if append else 'replacing'} its examples")
     negatives = _baseline_examples(bundle)
     audio = embed_audio(bundle, files=files, seconds=seconds, device=device, hop=hop, threads=threads,
                         delegate=delegate)

@@ -110,7 +110,7 @@ def measure_baseline(args: argparse.Namespace) -> dict:
     from scipy.signal import get_window, spectrogram
 
     from audeep_edge.bundle import load_bundle
-    from audeep_edge.features import mel_filterbank, window_features
+    from audeep_edge.features import encoder_input, mel_filterbank
     from audeep_edge.head import top_k
     from audeep_edge.pipeline.assemble import hop_frames
     from audeep_edge.pipeline.health import percentile_ms
@@ -132,7 +132,8 @@ def measure_baseline(args: argparse.Namespace) -> dict:
             x = np.append(x[0], x[1:] - fe.pre_emphasis * x[:-1])
             _, _, magnitude = spectrogram(x, g.fs, window=window, noverlap=g.overlap, mode="magnitude")
             power = (magnitude**2 / g.n_fft).T
-            features = window_features(power @ fbank.T if fbank is not None else power, fe.clip_below, fe.clip_above)
+            features = encoder_input(power @ fbank.T if fbank is not None else power, bundle.normalization,
+                                     fe.clip_below, fe.clip_above)
             out = model.predict(features[None], verbose=0)
             probabilities = out.get("probabilities") if isinstance(out, dict) else None
             result = {"top_k": top_k(probabilities[0], bundle.labels, 3)} if probabilities is not None else {}

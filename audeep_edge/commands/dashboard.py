@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from audeep_edge.commands.record import db_option, keep_option, max_size_option
+
 
 def register(app: typer.Typer) -> None:
     """Register ``dashboard`` on the main app."""
@@ -20,16 +22,25 @@ def dashboard(
     token: Optional[str] = typer.Option(None, "--token", envvar="AUDEEP_DASHBOARD_TOKEN",
                                         help="Secret every request must carry (also read from $AUDEEP_DASHBOARD_TOKEN)."),
     prefix: str = typer.Option("audeep", "--prefix", help="First MQTT topic level the devices publish under."),
-    history: float = typer.Option(300.0, "--history", min=10.0, help="Seconds of timeline kept per device."),
+    history: float = typer.Option(300.0, "--history", min=10.0, help="Seconds of live timeline kept per device."),
+    db: Optional[str] = db_option(),
+    record: bool = typer.Option(True, "--record/--no-record", help="Record into --db here (--no-record: only "
+                                "read it, another `audeep-edge record` fills it). --db none: live view only."),
+    keep: Optional[str] = keep_option(),
+    max_size: Optional[str] = max_size_option(),
 ) -> None:
-    """Serve a live web page of every device under PREFIX/+/… until Ctrl-C."""
+    """Serve a web page of every device under PREFIX/+/… (live, and its history from --db) until Ctrl-C."""
     from audeep_edge.dashboard import DashboardServer
     from audeep_edge.dashboard.mqtt_state import HistoryLimits
+    from audeep_edge.recorder.retention import retention_from
+    from audeep_edge.recorder.store import default_location
 
+    location = None if db == "none" else db or default_location()
     server = DashboardServer(broker, host=host, port=port, token=token, prefix=prefix,
-                             limits=HistoryLimits(history_s=history, max_windows=int(history * 4)))
+                             limits=HistoryLimits(history_s=history, max_windows=int(history * 4)),
+                             db=location, record=record, retention=retention_from(keep, max_size))
     url = server.start()
-    typer.echo(f"dashboard: {url}  (broker {server.broker}; Ctrl-C to stop)")
+    typer.echo(f"dashboard: {url}  (broker {server.broker}; history {location or 'off'}; Ctrl-C to stop)")
     try:
         threading.Event().wait()
     finally:

@@ -7,9 +7,8 @@ Option names and defaults follow auDeep. Options that take several values in auD
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import typer
 
@@ -38,34 +37,11 @@ def _report_skipped(skipped: list[str]) -> None:
             log.warning("  %s", message)
 
 
-@contextmanager
-def _progress(total: int, description: str) -> Iterator:
-    """A progress bar on stderr (shown on a terminal unless -q); yields ``advance()``.
-
-    Refreshed from ``advance`` only (no refresh thread), so worker processes are never forked while
-    another thread holds a console lock.
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=quiet or not console.is_terminal, transient=True,
-                  auto_refresh=False) as bar:
-        task = bar.add_task(description, total=total)
-
-        def advance() -> None:
-            bar.advance(task)
-            bar.refresh()
-
-        yield advance
-
-
 def preprocess(
     basedir: Path = typer.Option(..., "--basedir", help="Data set base directory."),
     parser: str = typer.Option("meta", "--parser", help="meta (auto-detect), esc, dcase, urbansound8k, partitioned, "
-                               "cross-validated, no-metadata, module:Class or path/to/file.py:Class."),
+                               "cross-validated, class-folders (DIR/<label>/*.wav), no-metadata, module:Class or "
+                               "path/to/file.py:Class."),
     output: Path = typer.Option(Path("spectrograms.nc"), "--output", help="Output netCDF file."),
     mel_spectrum: Optional[int] = typer.Option(None, "--mel-spectrum", metavar="FILTERS",
                                                help="Number of mel filters (default: linear power spectrum)."),
@@ -101,9 +77,11 @@ def preprocess(
         return
     from audeep_edge.dataset.preprocess import preprocess as run_preprocess
 
+    from audeep_edge.progress import progress_bar
+
     num_files = len(data_parser.parse())
     log.info("%s: %d files (%s parser), %d job(s)", data_parser.basedir, num_files, data_parser.name, jobs)
-    with _progress(num_files, "preprocess") as advance:
+    with progress_bar(num_files, "preprocess") as advance:
         result = run_preprocess(data_parser, cfg, jobs=jobs, skip_errors=skip_errors, on_file_done=advance)
     result.dataset.save(output)
     ds = result.dataset

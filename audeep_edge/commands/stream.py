@@ -1,22 +1,28 @@
 """``audeep-edge listen``, ``audeep-edge bench`` and ``audeep-edge config check``.
 
 ``listen`` wires source -> pipeline -> sinks and runs until the audio ends, ``--max-windows`` or
-SIGINT/SIGTERM; start order: sinks (embedded broker first, so the MQTT sink connects at once), dashboard,
-then the source, so nothing is captured before it can be published.
+SIGINT/SIGTERM; start order: sinks (embedded broker first, so the MQTT sink connects at once; the dashboard before
+the MQTT sink, whose Home Assistant device links to it), then the source, so nothing is captured before it can be
+published.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import typer
 
 from audeep_edge.config import ListenConfig, build_config, flag, group_of, help_for
+
+if TYPE_CHECKING:
+    from audeep_edge.sinks.homeassistant import Entities
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +39,26 @@ def register(app: typer.Typer) -> None:
     app.add_typer(config_app, name="config")
 
 
+def _help(name: str) -> str:
+    """The setting's help with its choices and, unless the help says it, its default, as typer shows them for
+    ordinary options (the option's own default is None, so that a config file can set it). The bracket is
+    escaped: the help renderer reads ``[...]`` as markup."""
+    setting = next(f for f in dataclasses.fields(ListenConfig) if f.name == name)
+    text = help_for(name)
+    if setting.metadata["choices"]:
+        text += f" Choices: {', '.join(map(str, setting.metadata['choices']))}."
+    if "default" not in text.lower():
+        default = setting.default
+        shown = ("on" if default else "off") if isinstance(default, bool) else "not set" if default is None else default
+        text += f" \\[default: {shown}]"
+    return text
+
+
 def _opt(name: str, *aliases: str) -> typer.models.OptionInfo:
-    """A listen option whose flag, help and (file-or-default) value come from audeep_edge.config."""
-    return typer.Option(None, flag(name), *aliases, help=help_for(name), show_default=False,
-                        rich_help_panel=group_of(name))
+    """A listen option whose flag, help and (file-or-default) value come from audeep_edge.config. Paths are not
+    checked here (click would print a usage box): the parts that open them say what is wrong in one line."""
+    return typer.Option(None, flag(name), *aliases, help=_help(name), show_default=False,
+                        rich_help_panel=group_of(name), readable=False)
 
 
 def listen(
@@ -91,8 +113,17 @@ def listen(
     dashboard_host: Optional[str] = _opt("dashboard_host"),
     dashboard_port: Optional[int] = _opt("dashboard_port"),
     dashboard_token: Optional[str] = typer.Option(None, "--dashboard-token", envvar="AUDEEP_DASHBOARD_TOKEN",
-                                                  help=help_for("dashboard_token"), show_default=False,
+                                                  help=_help("dashboard_token"), show_default=False,
                                                   rich_help_panel=group_of("dashboard_token")),
+    dashboard_url: Optional[str] = _opt("dashboard_url"),
+    watch_labels: Optional[str] = _opt("watch_labels"),
+    watch_min_score: Optional[float] = _opt("watch_min_score"),
+    clips: Optional[Path] = _opt("clips"),
+    clip_format: Optional[str] = _opt("clip_format"),
+    clip_pre_roll: Optional[float] = _opt("clip_pre_roll"),
+    clip_post_roll: Optional[float] = _opt("clip_post_roll"),
+    clips_max_mb: Optional[float] = _opt("clips_max_mb"),
+    clips_max_age: Optional[float] = _opt("clips_max_age"),
 ) -> None:
     """Stream audio through a model bundle and publish every window (MQTT, JSONL) until the audio ends or Ctrl-C.
 
@@ -108,7 +139,10 @@ def listen(
 def _print_devices() -> None:
     from audeep_edge.sources import list_input_devices
 
-    for d in list_input_devices():
+    devices = list_input_devices()
+    if not devices:
+        typer.echo("no audio input devices found (plug in a microphone; --file and --stdin need none)")
+    for d in devices:
         typer.echo(f"{'*' if d.default else ' '} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_rate} Hz)")
 
 
@@ -125,27 +159,36 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def run_listen(cfg: ListenConfig) -> None:
     """Run ``listen`` with a validated :class:`~audeep_edge.config.ListenConfig`."""
-    from audeep_edge.encoder import Encoder
+    from audeep_edge.errors import DeliveryError
     from audeep_edge.head.novelty import NoveltyConfig
-    from audeep_edge.pipeline.assemble import (build_pipeline, effective_hop, find_bundle, info_payload,
-                                               open_adaptation, open_source)
+    from audeep_edge.pipeline.assemble import (build_pipeline, check_watched, effective_hop, find_bundle,
+                                               info_payload, open_adaptation, open_encoder, open_source)
+    from audeep_edge.sinks.homeassistant import Entities
 
     bundle = find_bundle(cfg.bundle, cfg.precision)
     source = open_source(cfg, bundle)  # opens nothing yet: capture starts when the pipeline runs
-    encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate,
-                      require_delegate=cfg.require_delegate)
+    encoder = open_encoder(cfg, bundle)
     adaptation = open_adaptation(cfg, bundle)
     info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle), adaptation.labels(bundle.labels),
                         NoveltyConfig(**cfg.novelty_options()).threshold if adaptation.has_baseline else None)
     log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", bundle.name, bundle.precision,
              info["window_seconds"], info["hop_seconds"], source.name)
+    check_watched(cfg, info["labels"])
+    if cfg.clips is not None and not (cfg.watched or adaptation.has_baseline):
+        log.warning("--clips %s: no clip will be saved without --watch-labels or a novelty baseline "
+                    "(`audeep-edge baseline fit`)", cfg.clips)
+    entities = Entities(novelty=adaptation.has_baseline, watch=cfg.watched, watch_min_score=cfg.watch_min_score,
+                        configuration_url=cfg.dashboard_url)
     stop = threading.Event()
     with _stop_on_signals(stop), contextlib.ExitStack() as stack:  # a signal while starting: stop at once
-        sinks = _open_sinks(cfg, info, stack, novelty=adaptation.has_baseline)
+        sinks = _open_sinks(cfg, info, stack, entities)
         summary = build_pipeline(cfg, bundle, encoder, source, sinks, adaptation).run(stop)
     log.info("%d windows from %.1f s of audio; RTF %.4f, latency p50 %.1f ms, p99 %.1f ms; %d overruns",
              summary.windows, summary.audio_seconds, summary.rtf, *_percentiles_ms(summary.latencies),
              summary.overruns)
+    failures = [sink.failure for sink in sinks if getattr(sink, "failure", None)]  # set when the sinks closed
+    if failures:  # never exit 0 over results that did not get where they were sent
+        raise DeliveryError("; ".join(failures))
 
 
 def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
@@ -154,41 +197,58 @@ def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
     return percentile_ms(latencies, 50) or 0.0, percentile_ms(latencies, 99) or 0.0
 
 
-def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack, *, novelty: bool = False) -> list:
-    """JSONL, MQTT (with an embedded broker when no --broker is given) and the dashboard; closed by ``stack``
-    in reverse order, so the MQTT sink flushes and says ``offline`` before the embedded broker stops."""
+def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack, entities: Entities) -> list:
+    """JSONL, the live table (stdout a terminal, without -q or --jsonl -), the dashboard and MQTT (with an embedded
+    broker when no --broker is given); closed by ``stack`` in reverse order, so the MQTT sink flushes and says
+    ``offline`` before the embedded broker stops. ``entities``: Home Assistant's optional entities."""
+    from audeep_edge.log import console_quiet
+
     sinks = []
     if cfg.jsonl is not None:
         from audeep_edge.sinks.jsonl import JsonlSink
 
         sinks.append(JsonlSink(cfg.jsonl, info))
         stack.callback(sinks[-1].close)
+    if cfg.jsonl != "-" and sys.stdout.isatty() and not console_quiet():
+        from audeep_edge.sinks.terminal import TerminalSink
+
+        sinks.append(TerminalSink(info))
     if cfg.broker == "none":
         return sinks
-    from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+    from audeep_edge.errors import BrokerError
+    from audeep_edge.sinks.mqtt import MqttSink
+    from audeep_edge.sinks.spool import default_spool_dir
 
     url = cfg.broker
-    settings = MqttSettings(url=url or "mqtt://127.0.0.1", **cfg.mqtt_options())  # check options before starting
     if url is None:
         from audeep_edge.sinks.broker import start_embedded_broker
 
         embedded = start_embedded_broker("127.0.0.1")
         stack.callback(embedded.stop)
-        url = embedded.url
-        typer.echo(f"embedded MQTT broker on {url} (watch: mosquitto_sub -h {embedded.host} -p {embedded.port} "
-                   f"-t '{settings.topic_prefix}/#' -v)", err=True)
-        settings = MqttSettings(url=url, **cfg.mqtt_options())
-    mqtt_sink = MqttSink(settings, cfg.device_id, info, novelty=novelty)  # HA announces the novelty sensor
-    stack.callback(mqtt_sink.close)
-    if not mqtt_sink.wait_connected(CONNECT_WAIT_S):  # raises BrokerError for refused credentials
-        log.warning("%s; buffering until it is reachable", mqtt_sink.last_error or f"no answer from {settings.address}")
-    sinks.append(mqtt_sink)
-    if cfg.dashboard:
+        url = embedded.client_url  # only this process's clients know the generated password
+        typer.echo(f"embedded MQTT broker on {embedded.url} (watch: mosquitto_sub -h {embedded.host} -p "
+                   f"{embedded.port} -u {embedded.username} -P \"$(cat {embedded.password_file})\" "
+                   f"-t '{cfg.mqtt_settings().topic_prefix}/#' -v)", err=True)
+    if cfg.dashboard:  # before the MQTT sink: its address is the Home Assistant device's link
         from audeep_edge.dashboard import DashboardServer
 
         server = DashboardServer(url, host=cfg.dashboard_host, port=cfg.dashboard_port, token=cfg.dashboard_token)
-        typer.echo(f"dashboard: {server.start()}", err=True)
+        address = server.start()
+        typer.echo(f"dashboard: {address}", err=True)
         stack.callback(server.stop)
+        if entities.configuration_url is None:  # never the token: HA shows the link to every user
+            entities = dataclasses.replace(entities, configuration_url=address.split("?")[0])
+    settings = cfg.mqtt_settings(url)
+    if settings.queue_dir is None:  # a stop while the broker is away keeps what was buffered
+        settings = dataclasses.replace(settings, queue_dir=default_spool_dir())
+    mqtt_sink = MqttSink(settings, cfg.device_id, info, entities=entities)
+    stack.callback(mqtt_sink.close)
+    if not mqtt_sink.wait_connected(CONNECT_WAIT_S):  # raises BrokerError for refused credentials
+        reason = mqtt_sink.last_error or f"no answer from {settings.address}"
+        if cfg.source == "file":  # a finite stream would be analysed for nothing
+            raise BrokerError(f"{reason}; check --broker (or use --broker none --jsonl FILE)")
+        log.warning("%s; buffering until it is reachable", reason)
+    sinks.append(mqtt_sink)
     return sinks
 
 
@@ -197,19 +257,23 @@ def config_check(
     bundle_path: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Check against this bundle instead of "
                                                "the file's (e.g. a profile whose bundle lives on the device)."),
 ) -> None:
-    """Validate a listen config file: keys, values, the bundle it names and the MQTT options."""
-    from audeep_edge.pipeline.assemble import effective_hop, find_bundle, open_adaptation
-    from audeep_edge.sinks.mqtt import MqttSettings
+    """Validate a listen config file: keys, values (MQTT ones too), the bundle it names, its model and the
+    adaptation files, and that the watched labels are labels of that bundle."""
+    from audeep_edge.encoder import Encoder
+    from audeep_edge.pipeline.assemble import check_watched, effective_hop, find_bundle, open_adaptation
 
     cfg = build_config(file, {"bundle": bundle_path})
     bundle = find_bundle(cfg.bundle, cfg.precision)
-    open_adaptation(cfg, bundle)
-    if cfg.broker != "none":
-        MqttSettings(url=cfg.broker or "mqtt://127.0.0.1", **cfg.mqtt_options())
+    if bundle.precision != "edgetpu":  # the model, on this machine's CPU (an Edge TPU model runs on a Coral only)
+        bundle.check_model(Encoder(bundle.model_path))
+    adaptation = open_adaptation(cfg, bundle)
+    check_watched(cfg, adaptation.labels(bundle.labels))
     broker = cfg.broker or "embedded broker on 127.0.0.1"
-    typer.echo(f"{file}: ok (source {cfg.source}, bundle {bundle.name} {bundle.precision}, hop "
-               f"{effective_hop(cfg, bundle):.3g} s, {cfg.threads} thread(s), delegate {cfg.delegate}, broker {broker}, "
-               f"device id {cfg.device_id})")
+    hop, wanted = effective_hop(cfg, bundle), cfg.hop or bundle.hop_seconds
+    rounded = f" (hop = {wanted:g} rounded to whole frames of {bundle.geometry.hop / bundle.geometry.fs:g} s)" \
+        if abs(hop - wanted) > 1e-6 else ""
+    typer.echo(f"{file}: ok (source {cfg.source}, bundle {bundle.name} {bundle.precision}, hop {hop:.6g} s{rounded}, "
+               f"{cfg.threads} thread(s), delegate {cfg.delegate}, broker {broker}, device id {cfg.device_id})")
 
 
 def bench(
@@ -221,7 +285,8 @@ def bench(
     delegate: str = typer.Option("auto", "--delegate", help=help_for("delegate")),
     hop: Optional[float] = typer.Option(None, "--hop", help=help_for("hop")),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also time the naive baseline "
-                                  "(scipy spectrogram of the whole window per hop + Keras predict; needs [train])."),
+                                  "(scipy spectrogram of the whole window per hop + Keras predict; needs the "
+                                  "\\[train] extra)."),
     baseline_model: Optional[Path] = typer.Option(None, "--baseline-model", help="Keras model (.keras) or "
                                                   "training run directory of the float model (default: the "
                                                   "bundle's training run)."),

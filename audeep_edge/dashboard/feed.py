@@ -1,14 +1,17 @@
 """Subscribes to ``<prefix>/+/{status,info,window,health,event}`` and feeds a :class:`FleetState`.
 
-The paho client runs in its own thread (``connect_async`` + ``loop_start``) and reconnects by itself
+The paho client runs in a thread of ours (``connect_async`` + ``loop_forever``) and reconnects by itself
 with a capped back-off, so a broker that goes away is shown on the page and picked up again when it
-returns; retained ``status``/``info`` arrive again on every reconnect.
+returns; retained ``status``/``info`` arrive again on every reconnect. A message is never fatal to that
+thread (:meth:`FleetState.handle_message` counts what it cannot use); should the thread end all the same,
+the page shows the broker as disconnected with the reason instead of a live-looking, frozen feed.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 import uuid
 
@@ -51,16 +54,25 @@ class MqttFeed:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._thread = threading.Thread(target=self._run, name="dashboard-mqtt", daemon=True)
 
     def start(self) -> None:
         """Connect in the background; failures are retried, never raised."""
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._thread.start()
 
     def stop(self) -> None:
         """Disconnect and join the network thread."""
         self._client.disconnect()
-        self._client.loop_stop()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            self._client.loop_forever(retry_first_connection=True)
+        except Exception as exc:  # noqa: BLE001 - shown on the page instead of a feed that looks alive
+            log.error("the dashboard's MQTT client stopped: %s", exc)
+            self.state.set_broker(False, f"the dashboard's MQTT client stopped ({type(exc).__name__}: {exc}); "
+                                         "restart the dashboard")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

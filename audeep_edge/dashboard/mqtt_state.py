@@ -4,6 +4,12 @@
 dashboard's push thread, which sends browsers one full :meth:`~FleetState.snapshot` on connect and
 then what changed (:meth:`~FleetState.collect_update`). Windows carry a per-device counter ``n`` so a
 browser can drop the few windows that appear both in its snapshot and in the next delta.
+
+Every message is hostile until validated: payloads over ``MAX_PAYLOAD`` bytes, JSON nested too deep to parse,
+numbers beyond float range, labels over ``MAX_TEXT`` characters and device ids that could not be a device's
+are counted as bad and ignored; only bounded, flat fields reach the state, and a message that still fails is
+counted, never fatal to the MQTT thread. At most ``HistoryLimits.max_devices`` devices are kept: a new one
+replaces the device silent the longest (browsers are told to drop it).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import logging
 import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from audeep_edge.dashboard.projection import PcaProjector, decode_embedding
+from audeep_edge.recorder.records import MAX_PAYLOAD, MAX_TEXT, number, scene
+from audeep_edge.sinks.mqtt import DEVICE_ID
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +34,11 @@ SCHEMA_VERSION = 1
 TOPIC_KINDS = ("status", "info", "window", "health", "event")
 UNSUPPORTED = object()  # a payload of another schema_version
 RECENT_KEYS = 256  # windows remembered per device to recognise repeats
+MAX_FIELDS = 64  # keys kept of an info, health or event payload
+MAX_LABELS = 1000  # labels kept of an info payload
+MAX_TOP_K = 10  # top-k entries kept per window
+WARNED_DEVICES = 1000  # devices warned about (another schema_version) before warnings stop
+LOG_EVERY = 1000  # repeated problems (failed messages, dropped devices) are logged the first and every Nth time
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,7 @@ class HistoryLimits:
     max_events : recent events kept.
     max_novel : ``novel`` event edges kept for the novelty plot (also only those of the last ``history_s``).
     projection_interval_s : least time between two refits of a device's embedding map.
+    max_devices : devices kept; a new one replaces the device whose last message is the oldest.
     """
 
     history_s: float = 300.0
@@ -46,6 +60,7 @@ class HistoryLimits:
     max_events: int = 20
     max_novel: int = 50
     projection_interval_s: float = 2.0
+    max_devices: int = 100
 
 
 @dataclass
@@ -59,6 +74,8 @@ class DeviceState:
     health: dict | None = None
     last_seen: float | None = None
     last_seq: int | None = None
+    last_audio_time: float | None = None
+    hop_estimate: float | None = None  # audio_time step between the last two consecutive windows
     lost: int = 0
     repeats: int = 0
     recent_keys: deque = field(default_factory=lambda: deque(maxlen=RECENT_KEYS))  # (seq, wall_time)
@@ -80,19 +97,26 @@ class DeviceState:
         """Append a window; False (and nothing changes) when it repeats one already received.
 
         Publishers may resend windows around a reconnect (see docs/mqtt.md), so a (seq, wall_time)
-        seen before is a repeat; a lower seq with a new wall_time is a restarted device, not a loss.
+        seen before is a repeat; a lower seq with a new wall_time is a restarted device, not a loss. A higher
+        seq counts the windows between as lost only when ``audio_time`` advanced by as many hops: a forged or
+        foreign window (seq 999999) does not turn into a million lost windows, it restarts the count.
         """
         seq, key = window["seq"], (window["seq"], window.pop("wall_time"))
+        audio_time = window.pop("audio_time")
         if seq is not None:
             if key in self.recent_keys:
                 self.repeats += 1
                 self.changed.add("repeats")
                 return False
             self.recent_keys.append(key)
-            if self.last_seq is not None and seq > self.last_seq + 1:
-                self.lost += seq - self.last_seq - 1
-                self.changed.add("lost")
-            self.last_seq = seq
+            if self.last_seq is not None and seq > self.last_seq:
+                step = None if None in (audio_time, self.last_audio_time) else audio_time - self.last_audio_time
+                if seq == self.last_seq + 1:
+                    self.hop_estimate = step if step and step > 0 else self.hop_estimate
+                elif self._audio_agrees(seq - self.last_seq, step):
+                    self.lost += seq - self.last_seq - 1
+                    self.changed.add("lost")
+            self.last_seq, self.last_audio_time = seq, audio_time
         window["n"] = self.next_n
         self.next_n += 1
         self.windows.append(window)
@@ -108,12 +132,18 @@ class DeviceState:
             self.embeddings_changed = True
         return True
 
+    def _audio_agrees(self, windows: int, step: float | None) -> bool:
+        """Whether ``audio_time`` advanced by ``windows`` hops (half a hop of slack); the hop is the device's
+        ``info.hop_seconds``, else the step between its last two consecutive windows."""
+        hop = number((self.info or {}).get("hop_seconds")) or self.hop_estimate
+        return step is not None and hop is not None and hop > 0 and abs(step - windows * hop) <= 0.5 * hop
+
     def add_novel(self, event: dict, rx: float) -> None:
         """Keep a ``novel`` event edge for the novelty plot: ``t`` when it came, ``t0`` when its high scores began
         (``duration`` earlier). Edges older than the history go, except the newest (an event may still be on)."""
-        duration = _number(event.get("duration"))
+        duration = number(event.get("duration"))
         edge = {"state": event.get("state"), "t0": rx - max(0.0, duration or 0.0), "t": rx,
-                "peak": _round(_number(event.get("peak")), 4)}
+                "peak": _round(number(event.get("peak")), 4)}
         self.novel.append(edge)
         self.new_novel.append(edge)
         while len(self.novel) > 1 and (len(self.novel) > self.limits.max_novel
@@ -152,11 +182,15 @@ class FleetState:
     def __init__(self, limits: HistoryLimits | None = None, broker: str = "") -> None:
         self.limits = limits or HistoryLimits()
         self._lock = threading.Lock()
-        self._devices: dict[str, DeviceState] = {}
-        self._broker = {"url": broker, "connected": False, "error": "connecting", "since": time.time()}
+        self._devices: OrderedDict[str, DeviceState] = OrderedDict()  # least recently heard from first
+        self._removed: list[str] = []  # devices dropped since the last delta
+        started = time.time()  # pages allow the first connection a grace period before calling the broker down
+        self._broker = {"url": broker, "connected": False, "error": "connecting", "since": started, "started": started}
         self._broker_changed = True
         self._messages = 0
         self._bad_messages = 0
+        self._failed = 0  # bad messages that raised while being folded in
+        self._devices_dropped = 0
         self._warned_schema: set[str] = set()
         self._rate = 0.0
         self._rate_mark = (time.monotonic(), 0)
@@ -182,49 +216,73 @@ class FleetState:
         Returns
         -------
         True when the message was used, False when it was malformed or repeated a window, and ignored.
+        A message that fails in any other way is counted as bad too: one message never stops the feed.
         """
         rx = time.time() if rx is None else rx
-        parsed = _parse(kind, payload)
-        with self._lock:
-            self._messages += 1
-            if parsed is None or parsed is UNSUPPORTED:
+        try:
+            parsed = _parse(kind, payload) if DEVICE_ID.fullmatch(device_id) else None
+            with self._lock:
+                return self._fold(device_id, kind, parsed, rx)
+        except Exception as exc:  # noqa: BLE001 - hostile input must not stop the MQTT thread
+            with self._lock:
                 self._bad_messages += 1
-                if parsed is UNSUPPORTED and device_id not in self._warned_schema:
-                    self._warned_schema.add(device_id)
-                    log.warning("device %s publishes another schema_version; this dashboard reads version %d",
-                                device_id, SCHEMA_VERSION)
-                return False
-            device = self._devices.get(device_id)
-            if device is None:
-                if kind == "status" and parsed == "unknown":
-                    return True  # a cleared retained status for a device we never saw
-                device = self._devices[device_id] = DeviceState(device_id, self.limits)
-            if kind != "status":
-                device.last_seen = rx
-            if kind == "status":
-                device.status = parsed
-                device.changed.add("status")
-            elif kind == "info":
-                if device.info and device.info.get("embedding_size") != parsed.get("embedding_size"):
-                    device.reset_embeddings()
-                device.info = parsed
-                device.changed.add("info")
-            elif kind == "health":
-                device.health = {**parsed, "rx": rx}
-                device.changed.add("health")
-            elif kind == "event":
-                event = {**parsed, "rx": rx}
-                device.events.append(event)
-                device.new_events.append(event)
-                while len(device.events) > self.limits.max_events:
-                    device.events.popleft()
-                if parsed["type"] == "novel" and parsed.get("state") in ("start", "end"):
-                    device.add_novel(parsed, rx)
-            else:
-                window, embedding = parsed
-                window["t"] = rx
-                return device.add_window(window, embedding, rx)
-            return True
+                self._failed += 1
+                failed = self._failed
+            if failed == 1 or failed % LOG_EVERY == 0:
+                log.warning("ignored a message on %s/%s that could not be used (%s; %d so far)", device_id[:64], kind,
+                            type(exc).__name__, failed)
+            return False
+
+    def _fold(self, device_id: str, kind: str, parsed, rx: float) -> bool:
+        """:meth:`handle_message` with the lock held and the payload parsed."""
+        self._messages += 1
+        if parsed is None or parsed is UNSUPPORTED:
+            self._bad_messages += 1
+            if parsed is UNSUPPORTED and device_id not in self._warned_schema \
+                    and len(self._warned_schema) < WARNED_DEVICES:
+                self._warned_schema.add(device_id)
+                log.warning("device %s publishes another schema_version; this dashboard reads version %d",
+                            device_id, SCHEMA_VERSION)
+            return False
+        device = self._devices.get(device_id)
+        if device is None:
+            if kind == "status" and parsed == "unknown":
+                return True  # a cleared retained status for a device we never saw
+            device = self._devices[device_id] = DeviceState(device_id, self.limits)
+            while len(self._devices) > self.limits.max_devices:
+                dropped, _ = self._devices.popitem(last=False)
+                self._removed.append(dropped)
+                self._devices_dropped += 1
+                if self._devices_dropped == 1 or self._devices_dropped % LOG_EVERY == 0:
+                    log.info("keeping %d devices at most: dropped %s, silent the longest (%d dropped so far)",
+                             self.limits.max_devices, dropped, self._devices_dropped)
+        self._devices.move_to_end(device_id)
+        if kind != "status":
+            device.last_seen = rx
+        if kind == "status":
+            device.status = parsed
+            device.changed.add("status")
+        elif kind == "info":
+            if device.info and device.info.get("embedding_size") != parsed.get("embedding_size"):
+                device.reset_embeddings()
+            device.info = parsed
+            device.changed.add("info")
+        elif kind == "health":
+            device.health = {**parsed, "rx": rx}
+            device.changed.add("health")
+        elif kind == "event":
+            event = {**parsed, "rx": rx}
+            device.events.append(event)
+            device.new_events.append(event)
+            while len(device.events) > self.limits.max_events:
+                device.events.popleft()
+            if parsed["type"] == "novel" and parsed.get("state") in ("start", "end"):
+                device.add_novel(parsed, rx)
+        else:
+            window, embedding = parsed
+            window["t"] = rx
+            return device.add_window(window, embedding, rx)
+        return True
 
     # -- read by the push thread ----------------------------------------------------------------
 
@@ -268,13 +326,15 @@ class FleetState:
                     device.new_novel = []
                     device.sent_n = device.next_n
             update = {"type": "update", "now": now, "stats": self._stats(), "devices": devices}
+            if self._removed:  # before "devices" on the page: a device dropped and back again starts afresh
+                update["removed"], self._removed = self._removed, []
             if self._broker_changed:
                 update["broker"] = dict(self._broker)
                 self._broker_changed = False
             return update
 
     def stats(self) -> dict:
-        """Message counters: total, malformed, and the recent rate (messages per second)."""
+        """Message counters: total, malformed, the recent rate (messages per second), devices kept and dropped."""
         with self._lock:
             return self._stats()
 
@@ -285,26 +345,31 @@ class FleetState:
             self._rate = (self._messages - mark_n) / (t - mark_t)
             self._rate_mark = (t, self._messages)
         return {"messages": self._messages, "bad_messages": self._bad_messages,
-                "messages_per_s": round(self._rate, 1), "devices": len(self._devices)}
+                "messages_per_s": round(self._rate, 1), "devices": len(self._devices),
+                "devices_dropped": self._devices_dropped}
 
     def _sorted(self) -> list[DeviceState]:
         return [self._devices[k] for k in sorted(self._devices)]
 
 
 def _parse(kind: str, payload: bytes):
-    """Validated content of one message, or None when malformed.
+    """Validated content of one message, or None when malformed (over ``MAX_PAYLOAD`` bytes, not JSON, nested
+    too deep for the parser, or not the schema).
 
     status -> "online" | "offline" | "unknown" (an empty payload clears a retained status);
-    info / health / event -> dict (info with ``labels`` and ``enrolled_labels`` lists of strings);
+    info / health / event -> flat dict of at most ``MAX_FIELDS`` scalar fields (:func:`_flat`; info also with
+    ``labels`` and ``enrolled_labels``, lists of at most ``MAX_LABELS`` strings);
     window -> (compact window dict, embedding or None);
     UNSUPPORTED for another schema_version.
     """
+    if len(payload) > MAX_PAYLOAD:
+        return None
     if kind == "status":
         text = payload.decode("utf-8", "replace").strip()
         return text if text in ("online", "offline") else "unknown" if not text else None
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
@@ -312,48 +377,62 @@ def _parse(kind: str, payload: bytes):
         return UNSUPPORTED
     if kind == "window":
         return _parse_window(data)
+    flat = _flat(data)
     if kind == "info":
         # enrolled_labels came after schema v1's first devices: without it, every label is the bundle's.
         for key in ("labels", "enrolled_labels"):
             value = data.get(key)
-            data[key] = [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
-    if kind == "event" and not isinstance(data.get("type"), str):
+            flat[key] = [x for x in value[:MAX_LABELS] if _text(x)] if isinstance(value, list) else []
+    if kind == "event" and not isinstance(flat.get("type"), str):
         return None
-    return data
+    return flat
+
+
+def _flat(data: dict) -> dict:
+    """The scalar fields of a payload: strings of at most ``MAX_TEXT`` characters, finite numbers, booleans and
+    nulls, at most ``MAX_FIELDS`` of them; anything else (nested values, huge numbers, long text) is left out."""
+    flat = {}
+    for key, value in data.items():
+        if len(flat) == MAX_FIELDS:
+            break
+        if len(key) > MAX_TEXT:
+            continue
+        if value is None or isinstance(value, bool) or _text(value):
+            flat[key] = value
+        elif isinstance(value, (int, float)) and (finite := number(value)) is not None:
+            flat[key] = value if isinstance(value, int) and abs(value) < 2**53 else finite
+    return flat
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_TEXT
 
 
 def _parse_window(data: dict) -> tuple[dict, np.ndarray | None] | None:
-    label, confidence = data.get("label"), _number(data.get("confidence"))
-    if not (label is None or isinstance(label, str)):  # None: an encoder without a classifier head
+    label, top_k_in = data.get("label"), data.get("top_k") or []
+    if not (label is None or _text(label)) or not isinstance(top_k_in, list):  # None: no classifier head
         return None
     top_k = []
-    for entry in data.get("top_k") or []:
-        p = _number(entry.get("p")) if isinstance(entry, dict) else None
-        if p is not None and isinstance(entry.get("label"), str):
+    for entry in top_k_in[:MAX_TOP_K]:
+        p = number(entry.get("p")) if isinstance(entry, dict) else None
+        if p is not None and _text(entry.get("label")):
             top_k.append([entry["label"], round(p, 4)])
-    # The scene shown is the smoothed label when the device smooths; its confidence is the raw
-    # probability of that label (from top_k when the raw winner differs).
-    smoothed = data.get("smoothed_label")
-    shown = smoothed if isinstance(smoothed, str) else label
-    shown_p = confidence if shown == label else dict(top_k).get(shown)
+    shown, shown_p = scene(data)  # the smoothed label with its own (smoothed) probability
+    if not (shown is None or _text(shown)):
+        return None
     seq = data.get("seq")
     window = {
-        "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-        "wall_time": _number(data.get("wall_time")),
+        "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62 else None,
+        "wall_time": number(data.get("wall_time")),
+        "audio_time": number(data.get("audio_time")),
         "label": shown,
         "raw_label": label,
         "conf": _round(shown_p, 4),
-        "dbfs": _round(_number(data.get("dbfs")), 1),
-        "novelty": _round(_number(data.get("novelty")), 3),
+        "dbfs": _round(number(data.get("dbfs")), 1),
+        "novelty": _round(number(data.get("novelty")), 3),
         "topk": top_k,
     }
     return window, decode_embedding(data)
-
-
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def _round(value: float | None, digits: int) -> float | None:

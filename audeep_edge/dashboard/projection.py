@@ -9,6 +9,7 @@ import numpy as np
 
 # dtypes a device may name in ``embedding_dtype``; always little-endian on the wire.
 WIRE_DTYPES = ("float16", "float32", "float64", "int8", "uint8")
+MAX_DIMENSIONS = 4096  # longer vectors are not drawn (each device keeps 150 of them)
 
 
 def decode_embedding(window: dict) -> np.ndarray | None:
@@ -21,12 +22,12 @@ def decode_embedding(window: dict) -> np.ndarray | None:
 
     Returns
     -------
-    (D,) float32 array of finite values, or None.
+    (D,) float32 array of finite values, 2 <= D <= ``MAX_DIMENSIONS``, or None.
     """
     if "embedding" in window:
         try:
             vector = np.asarray(window["embedding"], dtype=np.float32)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float range
             return None
     elif "embedding_b64" in window:
         dtype = window.get("embedding_dtype", "float32")
@@ -39,7 +40,7 @@ def decode_embedding(window: dict) -> np.ndarray | None:
             return None
     else:
         return None
-    if vector.ndim != 1 or vector.size < 2 or not np.all(np.isfinite(vector)):
+    if vector.ndim != 1 or not 2 <= vector.size <= MAX_DIMENSIONS or not np.all(np.isfinite(vector)):
         return None
     return vector
 

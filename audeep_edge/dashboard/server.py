@@ -24,17 +24,22 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from audeep_edge.dashboard.feed import MqttFeed
+from audeep_edge.dashboard.history import HistoryApi
 from audeep_edge.dashboard.mqtt_state import FleetState, HistoryLimits
 from audeep_edge.errors import ConfigError
+from audeep_edge.recorder import Recorder, Retention, open_store
+from audeep_edge.sinks.mqtt import MqttSettings
 from audeep_edge.sinks.broker_url import parse_broker_url
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+STATIC_FILES = {"index.html": "text/html", "app.js": "text/javascript", "history.js": "text/javascript",
+                "style.css": "text/css"}
 PUSH_HZ = 10.0
 HEARTBEAT_S = 1.0
 CLIENT_BACKLOG = 50  # deltas queued for one browser before it is dropped as too slow
+REQUEST_TIMEOUT_S = 10.0  # a connection that sends nothing (or blocks a write) this long is closed, token or not
 TOKEN_COOKIE = "audeep_dashboard_token"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SECURITY_HEADERS = {
@@ -127,6 +132,7 @@ def sse_message(payload: dict) -> bytes:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "audeep-edge-dashboard"
+    timeout = REQUEST_TIMEOUT_S  # socket timeout: an unfinished request cannot hold its thread for ever
     dashboard: "DashboardServer"  # set on the per-server subclass
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -149,6 +155,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif url.path == "/api/state":
             body = json.dumps(self.dashboard.state.snapshot()).encode()
             self._send(HTTPStatus.OK, body, "application/json", {"Cache-Control": "no-store"})
+        elif url.path.startswith("/api/") and (answer := self.dashboard.answer_history(url.path, query, self.headers)):
+            self._send(*answer)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
@@ -234,7 +242,12 @@ class DashboardServer:
     port : TCP port; 0 picks a free one.
     token : secret every request must carry (``?token=``, a cookie set from it, or ``Authorization: Bearer``).
     prefix : first MQTT topic level.
-    limits : per-device history bounds.
+    limits : per-device bounds of the live view.
+    db : history database (path, ``sqlite:///path`` or ``postgresql://...``) behind the ``/api/`` history
+        routes (:mod:`audeep_edge.dashboard.history`); None: live view only.
+    record : also run a :class:`~audeep_edge.recorder.Recorder` into ``db`` (False when a separate
+        ``audeep-edge record`` fills it).
+    retention : what the recorder keeps.
 
     Example
     -------
@@ -244,8 +257,10 @@ class DashboardServer:
     """
 
     def __init__(self, broker_url: str, host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
-                 prefix: str = "audeep", limits: HistoryLimits | None = None) -> None:
+                 prefix: str = "audeep", limits: HistoryLimits | None = None, db: str | None = None,
+                 record: bool = True, retention: Retention | None = None) -> None:
         self.broker = parse_broker_url(broker_url)
+        self._recorder_settings = MqttSettings(url=broker_url, topic_prefix=prefix) if db and record else None
         if token is not None and not token.strip():
             raise ConfigError("--token is empty; give a secret string or leave the option out")
         if token is None and not is_loopback(host):
@@ -258,6 +273,15 @@ class DashboardServer:
         self._feed: MqttFeed | None = None
         self._httpd: _HTTPServer | None = None
         self._http_thread: threading.Thread | None = None
+        self.db, self.retention = db, retention
+        self._history: HistoryApi | None = None
+        self._recorder: Recorder | None = None
+
+    def answer_history(self, path: str, query: dict[str, list[str]], headers) -> tuple | None:
+        """The history API's response to ``GET path`` (404 without ``db``), or None for another path."""
+        if self._history is None:
+            return HTTPStatus.NOT_FOUND, b"no history: start the dashboard with --db\n", "text/plain", {}
+        return self._history.handle(path, query, headers)
 
     @property
     def url(self) -> str:
@@ -273,7 +297,7 @@ class DashboardServer:
         Raises
         ------
         ConfigError
-            When the address cannot be bound (port in use, unknown host).
+            When the address cannot be bound (port in use, unknown host) or ``db`` cannot be opened.
         """
         handler = type("DashboardHandler", (_Handler,), {"dashboard": self})
         server_class = _HTTPServer
@@ -285,6 +309,16 @@ class DashboardServer:
             raise ConfigError(f"--host {self.host} --port {self.port}: cannot listen there ({exc.strerror or exc}); "
                               "pick another --port or a local address") from None
         self.port = self._httpd.server_address[1]
+        if self.db is not None:
+            try:
+                store = open_store(self.db)
+            except ConfigError:
+                self._httpd.server_close()
+                raise
+            self._history = HistoryApi(store)
+            if self._recorder_settings is not None:
+                self._recorder = Recorder(self._recorder_settings, store, self.retention, role="dashboard")
+                self._recorder.start()
         self._feed = MqttFeed(self.broker, self.state, self.prefix)
         self._feed.start()
         self.hub.start()
@@ -303,6 +337,12 @@ class DashboardServer:
         if self._feed is not None:
             self._feed.stop()
             self._feed = None
+        if self._recorder is not None:
+            self._recorder.stop()
+            self._recorder = None
+        if self._history is not None:
+            self._history.store.close()
+            self._history = None
 
     def __enter__(self) -> "DashboardServer":
         self.start()

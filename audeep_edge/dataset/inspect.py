@@ -14,7 +14,7 @@ from audeep_edge.errors import AudioError
 Rows = list[tuple[str, str]]
 
 
-def _audio_info(path) -> tuple[float, int, int]:
+def audio_info(path) -> tuple[float, int, int]:
     """(duration s, sample rate Hz, channels) from the file header."""
     import soundfile
 
@@ -37,7 +37,7 @@ def raw_summary(parser: Parser, skip_errors: bool = False) -> tuple[Rows, list[s
     lengths, rates, channels, skipped = [], [], [], []
     for inst in instances:
         try:
-            length, fs, ch = _audio_info(inst.path)
+            length, fs, ch = audio_info(inst.path)
         except AudioError as exc:
             if not skip_errors:
                 raise

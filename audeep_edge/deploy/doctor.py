@@ -45,7 +45,7 @@ class DoctorOptions:
 def run_doctor(options: DoctorOptions) -> list[Check]:
     """Run every check; never raises for a problem it can report."""
     cfg, config_check = _settings(options)
-    checks = [system_check(), config_check, interpreter_check()]
+    checks = [system_check(), cpu_check(), config_check, interpreter_check()]
     bundle, bundle_check = find_bundle_check(cfg)
     checks.append(bundle_check)
     if bundle is not None:
@@ -81,6 +81,16 @@ def system_check() -> Check:
     if bits == 32:
         return Check("system", WARN, detail + "; ai-edge-litert needs a 64-bit OS (Pi OS Bookworm 64-bit)")
     return Check("system", OK, detail)
+
+
+def cpu_check() -> Check:
+    """The CPU's features and whether models may run on LiteRT's CompiledModel here, and why."""
+    from audeep_edge.encoder.cpu import this_cpu_choice
+
+    cpu, choice = this_cpu_choice()
+    features = " ".join(cpu.features) or "unknown"
+    return Check("cpu", OK, f"{cpu.machine} features{f' ({cpu.source})' if cpu.source else ''}: {features}; "
+                            f"{choice.reason}")
 
 
 def interpreter_check() -> Check:

@@ -7,23 +7,20 @@ devices), then ``tf.lite`` (costs a TensorFlow import; warned about). Tensors ar
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import ctypes
 import importlib
 import logging
 import os
 import platform
-import re
 import struct
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from audeep_edge.encoder.cpu import this_cpu_choice
+from audeep_edge.encoder.native_stderr import native_stderr_filtered
 from audeep_edge.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -212,44 +209,6 @@ class _InterpreterRunner:
         return {name: self._interpreter.get_tensor(detail["index"]) for name, detail in self.outputs.items()}
 
 
-#: LiteRT's native log lines ("INFO: [environment.cc:36] ...", the "└ ..." continuation of a failed plugin load).
-_NATIVE_LOG = re.compile(r"^(INFO|WARNING|ERROR|VERBOSE): (\[[\w.]+:\d+\] |Created TensorFlow Lite)|^└ ")
-_exit_hook: list = []             # holds the hook once registered
-
-
-@contextlib.contextmanager
-def _native_stderr_to_log():
-    """Send what native code writes to file descriptor 2 meanwhile to the debug log.
-
-    LiteRT's ``Environment`` prints ~20 lines (accelerator registry, a missing OpenVINO plugin) on creation
-    and on destruction, with no switch to turn them off. Other lines written meanwhile go back to stderr.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines():
-                if _NATIVE_LOG.match(line):
-                    log.debug("litert: %s", line)
-                else:
-                    print(line, file=sys.stderr)
-
-
-def _silence_native_stderr_at_exit() -> None:
-    """LiteRT's accelerator registry is a C++ static: it logs its teardown after Python has finished. Point
-    file descriptor 2 at /dev/null once Python's own stderr is flushed (registered with the first CompiledModel)."""
-    sys.stderr.flush()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-
-
 class _CompiledRunner:
     """LiteRT's ``CompiledModel`` on the CPU (XNNPACK) with an in-memory weight cache.
 
@@ -268,12 +227,10 @@ class _CompiledRunner:
 
         options = Options(hardware_accelerators=HardwareAccelerator.CPU,
                           cpu_options=CpuOptions(num_threads=threads, xnnpack_weight_cache_path=":memory"))
-        with _native_stderr_to_log():     # accelerators are set up lazily, up to the first run
+        with native_stderr_filtered():     # accelerators are set up lazily, up to the first run
             environment = Environment.create(options=EnvironmentOptions(
                 runtime_path=os.path.dirname(os.path.abspath(ai_edge_litert.__file__))))
             self._model = compiled_model_class.from_file(str(model_path), environment=environment, options=options)
-            if not _exit_hook:
-                _exit_hook.append(atexit.register(_silence_native_stderr_at_exit))
             signatures = self._model.get_signature_list()
             self.inputs = self._model.get_input_tensor_details(SIGNATURE) if SIGNATURE in signatures else {}
             self.outputs = self._model.get_output_tensor_details(SIGNATURE) if SIGNATURE in signatures else {}
@@ -288,9 +245,9 @@ class _CompiledRunner:
 
     def __del__(self) -> None:
         try:
-            with _native_stderr_to_log():       # buffers, model and environment go, and log their teardown
+            with native_stderr_filtered():      # buffers, model and environment go, and log their teardown
                 self.__dict__.clear()
-        except Exception:  # noqa: BLE001 - interpreter shutdown; the exit hook silences what is left
+        except Exception:  # noqa: BLE001 - interpreter shutdown; the exit hook filters what is left
             pass
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -308,20 +265,23 @@ class Encoder:
     model_path : the ``.tflite`` file (a bundle's ``model_path``).
     threads : interpreter threads.
     delegate : ``none`` (plain CPU kernels, XNNPACK off), ``xnnpack`` (LiteRT's CPU delegate), ``edgetpu``
-        (``libedgetpu`` through the delegate loader) or ``auto``: XNNPACK, except for an unrolled int8 graph
-        whose time steps have their own quantisation (bundles written before ``quantize`` shared it): the
-        classic interpreter's XNNPACK packs its weights once per step (2x256 GRU, T=124: +54 MB RSS for a
-        3.5x faster invoke), so there ``auto`` means ``none``.
+        (``libedgetpu`` through the delegate loader) or ``auto``: XNNPACK, except for an unrolled graph on the
+        classic interpreter (an int8 graph whose time steps have their own quantisation, written before
+        ``quantize`` shared it, or any unrolled graph where ``CompiledModel`` cannot run): its XNNPACK packs the
+        weights once per step (2x256 GRU, T=124, a stream on x86: +36 MB peak RSS for 1.3-1.6x the int8/dynamic
+        speed, +179 MB and no faster for float32), so there ``auto`` means ``none``.
     require_delegate : raise instead of falling back to the CPU when the delegate cannot be loaded.
 
     Models whose weights can be packed once (float activations, or int8 with one quantisation per weight
     matrix: :func:`shares_packed_weights`) run on LiteRT's ``CompiledModel`` with a weight cache when
-    ai-edge-litert provides it (see :class:`_CompiledRunner`); everything else on the classic ``Interpreter``.
+    ai-edge-litert provides it (see :class:`_CompiledRunner`) and this CPU can load it (an arm64 CPU without
+    ARMv8.2 and crypto cannot: :mod:`audeep_edge.encoder.cpu`); everything else on the classic ``Interpreter``.
 
     Attributes
     ----------
     delegate : the delegate actually in use (``auto`` resolved; ``none`` after a fallback).
-    backend : name and version of the interpreter package (``+ CompiledModel`` when that API runs it).
+    backend : name and version of the interpreter package and the API that runs the model (``CompiledModel`` or
+        ``Interpreter``).
     input_shape : (1, T, F).
     """
 
@@ -333,7 +293,8 @@ class Encoder:
         backend = interpreter_backend()
         self.backend = f"{backend.name} {backend.version}"
         compiled = _compiled_model_class() if backend.name == "ai-edge-litert" else None
-        shareable = compiled is not None and delegate in ("auto", "xnnpack") and shares_packed_weights(self.model_path)
+        shareable = (compiled is not None and delegate in ("auto", "xnnpack") and this_cpu_choice()[1].compiled_model
+                     and shares_packed_weights(self.model_path))
         if delegate == "auto":
             delegate = "xnnpack" if shareable or count_subgraphs(self.model_path) > 1 else "none"
         delegates, self.delegate = self._delegates(backend, delegate, require_delegate)
@@ -344,6 +305,7 @@ class Encoder:
             else:
                 self._runner = _InterpreterRunner(backend, self.model_path, threads, delegates,
                                                   default_delegates=self.delegate == "xnnpack")
+                self.backend += " Interpreter"
         except (ValueError, RuntimeError) as exc:
             raise ModelError(self._load_failure(exc)) from None
         self._input, self._outputs, self.input_shape = self._resolve_signature()

@@ -2,7 +2,15 @@
 
 from audeep_edge.features.config import FrameGeometry, FrontendConfig
 from audeep_edge.features.mel import mel_centre_frequencies, mel_filterbank
-from audeep_edge.features.normalize import minmax_scale, to_db, window_features
+from audeep_edge.features.normalize import (
+    FLOOR_DB,
+    NORMALIZATIONS,
+    encoder_input,
+    minmax_scale,
+    power_db,
+    to_db,
+    window_features,
+)
 from audeep_edge.features.offline import Extracted, extract, fix_length
 from audeep_edge.features.streaming import StreamingFrontend
 
@@ -15,6 +23,10 @@ __all__ = [
     "to_db",
     "minmax_scale",
     "window_features",
+    "power_db",
+    "encoder_input",
+    "NORMALIZATIONS",
+    "FLOOR_DB",
     "Extracted",
     "extract",
     "fix_length",

@@ -1,4 +1,4 @@
-"""dB conversion relative to the maximum, clipping and min-max scaling to [-1, 1] (auDeep's steps 7 and 9)."""
+"""dB conversion: relative to the maximum, clipped and min-max scaled (auDeep), or absolute (level-aware encoders)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,32 @@ def minmax_scale(db: np.ndarray) -> np.ndarray:
 def window_features(power: np.ndarray, clip_below: float | None = None, clip_above: float | None = None) -> np.ndarray:
     """One window (or unchunked clip) of linear power [shape=(T, F)] -> encoder input in [-1, 1], float32."""
     return minmax_scale(to_db(power, clip_below, clip_above))
+
+
+#: Floor of :func:`power_db`: a full-scale sine is about -55 dB of this front end's power, so ~95 dB of range.
+FLOOR_DB = -150.0
+
+
+def power_db(power: np.ndarray) -> np.ndarray:
+    """Linear (mel) power [shape=(T, F)] -> dB of the absolute power, floored at :data:`FLOOR_DB`, float32.
+
+    The input of level-aware encoders (bundle normalization ``"db"``): unlike :func:`window_features` it keeps
+    how loud the window is.
+    """
+    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), FLOOR_DB).astype(np.float32)
+
+
+#: How a bundle turns a window's power into its encoder's input (``frontend.normalization`` in bundle.json).
+NORMALIZATIONS = ("audeep-minmax", "db")
+
+
+def encoder_input(power: np.ndarray, normalization: str, clip_below: float | None = None,
+                  clip_above: float | None = None) -> np.ndarray:
+    """One window's linear power [shape=(T, F)] -> the encoder input [shape=(T, F)], float32.
+
+    ``audeep-minmax``: :func:`window_features` (auDeep's per-window scaling; clip settings apply);
+    ``db``: :func:`power_db` (absolute level kept; clip settings unused).
+    """
+    if normalization == "db":
+        return power_db(power)
+    return window_features(power, clip_below, clip_above)

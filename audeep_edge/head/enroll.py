@@ -22,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -105,16 +106,27 @@ def active_windows(levels_dbfs: np.ndarray, range_db: float = ACTIVE_RANGE_DB) -
     return levels >= levels.max() - range_db if levels.size else np.zeros(0, bool)
 
 
-def check_name(name: str, trained_labels: list[str]) -> str:
-    """A clean class name, or ConfigError saying what is wrong with it."""
+def same_label(name: str, labels: Sequence[str]) -> str | None:
+    """The label of ``labels`` that ``name`` spells, whatever the case ("rain" is "Rain"), or None."""
+    return next((label for label in labels if label.casefold() == name.casefold()), None)
+
+
+def check_name(name: str, trained_labels: Sequence[str], enrolled_labels: Sequence[str] = ()) -> str:
+    """The class name to enroll ``name`` as, or ConfigError saying what is wrong with it.
+
+    Labels match whatever their case, so one class never shows under two spellings: a trained label is refused,
+    an enrolled one is returned as it is already spelled (its examples are then replaced or appended to).
+    """
     clean = " ".join(str(name).split())
     if not clean:
         raise ConfigError("--label must not be empty")
     if len(clean) > MAX_NAME_LENGTH or not clean.isprintable():
         raise ConfigError(f"--label {name!r} must be printable and at most {MAX_NAME_LENGTH} characters")
-    if clean in trained_labels:
-        raise ConfigError(f"--label {clean!r} is one of the bundle's trained labels; choose another name")
-    return clean
+    trained = same_label(clean, trained_labels)
+    if trained is not None:
+        spelled = "" if trained == clean else f" ({trained!r}: labels match whatever their case)"
+        raise ConfigError(f"--label {clean!r} is one of the bundle's trained labels{spelled}; choose another name")
+    return same_label(clean, enrolled_labels) or clean
 
 
 class Enrollment:
@@ -161,12 +173,15 @@ class Enrollment:
         self._examples[name] = x
         self._info[name] = {"source": source, "enrolled_at": round(time.time(), 3)}
 
-    def remove(self, name: str) -> None:
-        """Forget ``name``; ConfigError listing the enrolled names when it is not one of them."""
-        if name not in self._examples:
+    def remove(self, name: str) -> str:
+        """Forget ``name`` (whatever its case) and return it as it was spelled; ConfigError listing the enrolled
+        names when it is not one of them."""
+        enrolled = same_label(" ".join(str(name).split()), self.names)
+        if enrolled is None:
             known = ", ".join(self.names) or "none"
             raise ConfigError(f"--remove {name!r}: no such enrolled label (enrolled: {known})")
-        del self._examples[name], self._info[name]
+        del self._examples[enrolled], self._info[enrolled]
+        return enrolled
 
     def head(self, negatives: np.ndarray | None = None) -> EnrolledHead | None:
         """The classifier for the current classes (None when nothing is enrolled).

@@ -19,13 +19,20 @@ class MajoritySmoother:
 
     def __init__(self, windows: int) -> None:
         self._recent: deque[int] = deque(maxlen=windows)
+        self._probabilities: deque[np.ndarray] = deque(maxlen=windows)
 
     def reset(self) -> None:
         self._recent.clear()
+        self._probabilities.clear()
+
+    def confidence(self, index: int) -> float:
+        """The smoothed probability of class ``index``: its mean probability over the last N windows."""
+        return float(np.mean([p[index] for p in self._probabilities]))
 
     def update(self, probabilities: np.ndarray) -> int:
         """Add one window's probabilities [shape=(C,)]; return the smoothed class index."""
         self._recent.append(int(np.argmax(probabilities)))
+        self._probabilities.append(np.asarray(probabilities, dtype=np.float64))
         counts: dict[int, int] = {}
         for label in self._recent:
             counts[label] = counts.get(label, 0) + 1
@@ -43,6 +50,10 @@ class EmaSmoother:
 
     def reset(self) -> None:
         self._average = None
+
+    def confidence(self, index: int) -> float:
+        """The smoothed probability of class ``index``: its moving average."""
+        return float(self._average[index])
 
     def update(self, probabilities: np.ndarray) -> int:
         """Add one window's probabilities [shape=(C,)]; return the smoothed class index."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from audeep_edge.audio import level_dbfs
 from audeep_edge.encoder import Encoder
-from audeep_edge.features import window_features
+from audeep_edge.features import encoder_input
 from audeep_edge.head import make_smoother, top_k
 from audeep_edge.pipeline.windows import Window
 from audeep_edge.sinks.payload import SCHEMA_VERSION
@@ -53,6 +53,7 @@ class WindowAnalyzer:
     encoder : the loaded model (any callable window -> :class:`~audeep_edge.encoder.Encoded`).
     labels : class names (empty for an encoder without a classifier head: label fields are then null).
     clip_below, clip_above : the bundle's dB clipping.
+    normalization : the bundle's ``normalization`` (:func:`~audeep_edge.features.encoder_input`).
     device_id : the ``device_id`` of every payload.
     top_k : entries in ``top_k``.
     smoothing, smoothing_windows : ``majority`` or ``ema`` over that many windows.
@@ -64,9 +65,9 @@ class WindowAnalyzer:
     def __init__(self, encoder: Encoder, labels: list[str], *, clip_below: float | None, clip_above: float | None,
                  device_id: str, top_k: int = 3, smoothing: str = "majority", smoothing_windows: int = 5,
                  embeddings: str = "off", embedding_encoding: str = "base64",
-                 adaptation: Adaptation | None = None) -> None:
+                 adaptation: Adaptation | None = None, normalization: str = "audeep-minmax") -> None:
         self.encoder, self.labels = encoder, labels
-        self.clip_below, self.clip_above = clip_below, clip_above
+        self.clip_below, self.clip_above, self.normalization = clip_below, clip_above, normalization
         self.device_id, self.top_k = device_id, top_k
         self.embeddings, self.embedding_encoding = embeddings, embedding_encoding
         self.adaptation = adaptation
@@ -75,7 +76,7 @@ class WindowAnalyzer:
 
     def __call__(self, window: Window) -> Analysis:
         """Analyse ``window`` (wall time = now)."""
-        out = self.encoder(window_features(window.power, self.clip_below, self.clip_above))
+        out = self.encoder(encoder_input(window.power, self.normalization, self.clip_below, self.clip_above))
         probabilities, labels, novelty, changed = out.probabilities, self.labels, None, None
         if self.adaptation is not None:
             if self.adaptation.poll():
@@ -88,18 +89,21 @@ class WindowAnalyzer:
         payload = {"schema_version": SCHEMA_VERSION, "device_id": self.device_id, "seq": window.index,
                    "audio_time": round(window.audio_time, 6), "wall_time": time.time()}
         if probabilities is not None and labels:
-            best = int(np.argmax(probabilities))
+            best, smoothed = int(np.argmax(probabilities)), self._smoother.update(probabilities)
             payload.update(label=labels[best], confidence=round(float(probabilities[best]), 4),
-                           top_k=top_k(probabilities, labels, self.top_k),
-                           smoothed_label=labels[self._smoother.update(probabilities)])
+                           top_k=top_k(probabilities, labels, self.top_k), smoothed_label=labels[smoothed],
+                           smoothed_confidence=round(self._smoother.confidence(smoothed), 4))
         else:
-            payload.update(label=None, confidence=None, top_k=[], smoothed_label=None)
+            payload.update(label=None, confidence=None, top_k=[], smoothed_label=None, smoothed_confidence=None)
         payload["dbfs"] = round(float(level_dbfs(window.samples)), 2)
         if novelty is not None:
             payload["novelty"] = round(novelty, 4)
         if self.embeddings != "off":
             payload.update(embedding_fields(out.embedding, self.embeddings, self.embedding_encoding))
-        return Analysis(payload, self._events(payload, novelty), labels=changed)
+        events = self._events(payload, novelty)
+        if novelty is not None:  # between a novel sound's start and end events (Home Assistant's binary sensor)
+            payload["novel"] = self.adaptation.detector.active
+        return Analysis(payload, events, labels=changed)
 
     def _events(self, payload: dict, novelty: float | None) -> list[dict]:
         head = {"schema_version": SCHEMA_VERSION, "device_id": self.device_id, "wall_time": payload["wall_time"]}

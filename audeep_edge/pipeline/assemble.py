@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from audeep_edge.bundle import Bundle, load_bundle
 from audeep_edge.encoder import Encoder
-from audeep_edge.errors import ModelError
+from audeep_edge.errors import ConfigError, ModelError
 from audeep_edge.features import FrameGeometry
 from audeep_edge.pipeline.analysis import WindowAnalyzer
+from audeep_edge.pipeline.clips import ClipSaver, ClipSettings
 from audeep_edge.pipeline.runner import Pipeline, label_fields
 from audeep_edge.pipeline.windows import Windower
 from audeep_edge.sinks.base import Sink
@@ -24,9 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-# Dynamic-range int8 weights: 1.7 MB, embedding cosine 0.99997 vs Keras, 3.1 ms per window on LiteRT's
-# CompiledModel (full int8: 3.5 ms on the same path, cosine 0.994; docs/streaming.md).
-DEFAULT_BUNDLE = "esc10-dynamic.bundle"
+# The codebook encoder learned from 7.8 h of unlabelled audio (docs/generalisation.md): on sounds it never heard
+# (ESC-10) 86.5 % linear / 72.1 % 5-shot against 72.5 % / 59.9 % for the ESC-10 t-RAE (esc10-*.bundle), which
+# saw those very clips. Dynamic-range int8 weights, 0.56 MB.
+DEFAULT_BUNDLE = "general-dynamic.bundle"
+# The bundled auDeep t-RAE: what `train --unlabelled` trains a new autoencoder like when no --bundle is given.
+AUTOENCODER_BUNDLE = "esc10-dynamic.bundle"
 
 
 def find_bundle(value: Path | None, precision: str | None = None) -> Bundle:
@@ -50,6 +54,20 @@ def find_bundle(value: Path | None, precision: str | None = None) -> Bundle:
         raise ModelError(f"bundle {bundle.path} is {bundle.precision} but the config asks for --precision "
                          f"{precision}; use a bundle of that precision or change --precision")
     return bundle
+
+
+def open_encoder(cfg: ListenConfig, bundle: Bundle) -> Encoder:
+    """Load the bundle's model with the configured threads and delegate, checked against ``bundle.json``.
+
+    Raises
+    ------
+    ModelError : an unloadable model, a required delegate that is missing, or a model whose input shape,
+        embedding size or classes differ from the manifest's.
+    """
+    encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate,
+                      require_delegate=cfg.require_delegate)
+    bundle.check_model(encoder)
+    return encoder
 
 
 def hop_frames(geometry: FrameGeometry, hop_seconds: float) -> int:
@@ -116,6 +134,31 @@ def build_pipeline(cfg: ListenConfig, bundle: Bundle, encoder: Encoder, source: 
     analyzer = WindowAnalyzer(encoder, bundle.labels, clip_below=fe.clip_below, clip_above=fe.clip_above,
                               device_id=cfg.device_id, top_k=cfg.top_k, smoothing=cfg.smoothing,
                               smoothing_windows=cfg.smoothing_windows, embeddings=cfg.embeddings,
-                              embedding_encoding=cfg.embedding_encoding, adaptation=adaptation)
+                              embedding_encoding=cfg.embedding_encoding, adaptation=adaptation,
+                              normalization=bundle.normalization)
     return Pipeline(source, windower, analyzer, sinks, health_interval=cfg.health_interval,
-                    max_windows=cfg.max_windows)
+                    max_windows=cfg.max_windows, clips=open_clips(cfg, bundle, source))
+
+
+def check_watched(cfg: ListenConfig, labels: list[str]) -> None:
+    """Raise ConfigError naming a ``--watch-labels`` entry that is none of ``labels`` (trained + enrolled)."""
+    unknown = [label for label in cfg.watched if label not in labels]
+    if unknown:
+        raise ConfigError(f"--watch-labels: {', '.join(map(repr, unknown))} is not a label of this model; "
+                          f"its labels: {', '.join(labels) or 'none (the bundle has no classifier)'}")
+
+
+def open_clips(cfg: ListenConfig, bundle: Bundle, source: Source) -> ClipSaver | None:
+    """The clip saver ``--clips`` asks for (None without it).
+
+    Raises
+    ------
+    ConfigError : the directory cannot be written.
+    """
+    if cfg.clips is None:
+        return None
+    settings = ClipSettings(Path(cfg.clips), watch=cfg.watched, min_score=cfg.watch_min_score, format=cfg.clip_format,
+                            pre_roll=cfg.clip_pre_roll, post_roll=cfg.clip_post_roll,
+                            max_bytes=int(cfg.clips_max_mb * 1e6), max_age_s=cfg.clips_max_age * 86400.0)
+    return ClipSaver(settings, device_id=cfg.device_id, sample_rate=source.sample_rate,
+                     window_seconds=bundle.window_seconds)

@@ -8,8 +8,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from audeep_edge.audio import check_finite
+from audeep_edge.audio import beyond_full_scale, check_finite
 from audeep_edge.pipeline.analysis import WindowAnalyzer
+from audeep_edge.pipeline.clips import ClipSaver
 from audeep_edge.pipeline.health import HealthMonitor
 from audeep_edge.pipeline.windows import Windower
 from audeep_edge.sinks.base import Sink
@@ -67,12 +68,15 @@ class Pipeline:
     sinks : where payloads go (all of them get every payload).
     health_interval : seconds between ``health`` payloads (one more is sent at the end).
     max_windows : stop after this many windows (None: run until the source ends or ``stop``).
+    clips : saves event clips from the source's audio (``listen --clips``); their ``clip`` payloads go to every
+        sink as they are written, the last ones at the end of the run.
     """
 
     def __init__(self, source: Source, windower: Windower, analyzer: WindowAnalyzer, sinks: list[Sink], *,
-                 health_interval: float = 10.0, max_windows: int | None = None) -> None:
+                 health_interval: float = 10.0, max_windows: int | None = None,
+                 clips: ClipSaver | None = None) -> None:
         self.source, self.windower, self.analyzer, self.sinks = source, windower, analyzer, sinks
-        self.max_windows = max_windows
+        self.max_windows, self.clips = max_windows, clips
         self.health = HealthMonitor(analyzer.device_id, health_interval)
 
     def run(self, stop: threading.Event | None = None) -> RunSummary:
@@ -80,11 +84,20 @@ class Pipeline:
         stop = stop or threading.Event()
         summary, started = RunSummary(), time.monotonic()
         blocks = self.source.blocks(stop)
+        clipping_warned = False
         try:
             for block in blocks:
                 t0 = time.monotonic()
                 check_finite(block.samples, self.source.name)
+                if not clipping_warned and (peak := beyond_full_scale(block.samples)) is not None:
+                    log.warning("%s: the audio exceeds full scale (peak %.2f); its level is reported as 0 dBFS",
+                                self.source.name, peak)
+                    clipping_warned = True
+                if self.clips is not None:
+                    self.clips.push(block.samples)
                 done = self._publish(self.windower.push(block.samples, block.captured), summary)
+                if self.clips is not None:
+                    self._publish_clips(self.clips.ready())
                 busy = time.monotonic() - t0
                 audio = block.samples.shape[0] / self.source.sample_rate
                 summary.busy_seconds += busy
@@ -99,6 +112,8 @@ class Pipeline:
                     self._publish(self.windower.flush(time.monotonic()), summary)
         finally:
             blocks.close()  # releases a live device even when the loop ends early
+        if self.clips is not None:
+            self._publish_clips(self.clips.close())
         self._publish_health()
         summary.wall_seconds = time.monotonic() - started
         summary.overruns = self.source.overruns
@@ -120,6 +135,8 @@ class Pipeline:
                 sink.publish_window(analysis.payload)
                 for event in analysis.events:
                     sink.publish_event(event)
+            if self.clips is not None:
+                self.clips.observe(analysis.payload, analysis.events)
             latency = time.monotonic() - window.captured
             summary.latencies.append(latency)
             self.health.record_window(latency)
@@ -127,6 +144,11 @@ class Pipeline:
             if self.max_windows is not None and summary.windows >= self.max_windows:
                 return True
         return False
+
+    def _publish_clips(self, clips: list[dict]) -> None:
+        for clip in clips:
+            for sink in self.sinks:
+                sink.publish_clip(clip)
 
     def _publish_health(self) -> None:
         payload = self.health.report(overruns=self.source.overruns, queue_depth=self.source.queue_depth,

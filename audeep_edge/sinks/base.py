@@ -19,5 +19,9 @@ class Sink(Protocol):
     def publish_event(self, payload: Payload) -> None:
         """A discrete event such as ``novel`` or ``label_change`` (schema: ``event``)."""
 
+    def publish_clip(self, payload: Payload) -> None:
+        """A saved event clip (schema: ``clip``; only with ``listen --clips``)."""
+
     def close(self) -> None:
-        """Flush what is buffered (bounded wait), announce ``offline`` and release resources."""
+        """Flush what is buffered (bounded wait), announce ``offline`` and release resources. A sink that can lose
+        results (MQTT, JSONL) then has ``failure``: None, or one line saying what did not get through."""

@@ -10,16 +10,31 @@ is chosen atomically (1883, else the kernel's pick; no probe-then-bind race) and
 can stop accepting and bound amqtt's shutdown. amqtt 0.12 sometimes loses a fast PUBACK from a QoS 1
 subscriber ("Received PUBACK for unknown pending message") and then waits for it forever; the message
 was delivered, but its shutdown stalls, so :meth:`EmbeddedBroker.stop` gives it one second.
+
+Only clients with the credentials generated at start get in (user ``audeep``, a random password): the
+in-process sink and dashboard get them in :attr:`EmbeddedBroker.client_url`, a person watching reads the
+password from :attr:`EmbeddedBroker.password_file` (mode 0600, removed at stop). Without them, any local
+process could read every stream, forge windows or publish a retained ``offline`` for a running device.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import hmac
 import logging
+import os
+import secrets
+import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.broker import Broker
+from amqtt.plugins.base import BaseAuthPlugin
 
 from audeep_edge.errors import BrokerError
 
@@ -28,22 +43,45 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 1883
 START_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 1.0
-CONFIG = {
-    "listeners": {"default": {"type": "external"}},
-    # anonymous access only: no $SYS publisher, no packet logger
-    "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-}
+USERNAME = "audeep"
+
+
+class SecretAuthPlugin(BaseAuthPlugin):
+    """amqtt authentication: exactly one user name and password (compared in constant time)."""
+
+    @dataclass
+    class Config:
+        username: str = ""
+        password: str = ""
+
+    async def authenticate(self, *, session: Any) -> bool:
+        username, password = session.username or "", session.password or ""
+        return bool(self.config.password) and hmac.compare_digest(username.encode(), self.config.username.encode()) \
+            and hmac.compare_digest(password.encode(), self.config.password.encode())
+
+
+def broker_config(password: str) -> dict:
+    """amqtt's configuration: our own listening socket, only ``USERNAME``/``password`` admitted (no $SYS
+    publisher, no packet logger)."""
+    return {"listeners": {"default": {"type": "external"}},
+            "plugins": {f"{__name__}.SecretAuthPlugin": {"username": USERNAME, "password": password}}}
 
 
 class EmbeddedBroker:
     """A running amqtt broker. Use :func:`start_embedded_broker`; call :meth:`stop` when done.
 
-    host, port, url : where it listens (``url`` is ``mqtt://host:port``).
+    host, port, url : where it listens (``url`` is ``mqtt://host:port``, without credentials).
+    username, password : the only credentials it admits, generated at start.
+    client_url : ``mqtt://username:password@host:port``, for the clients of this process.
+    password_file : the password in a file only this user can read, for ``mosquitto_sub -P "$(cat FILE)"``.
     """
 
     def __init__(self, host: str, port: int | None) -> None:
         self.host = host
         self.port = DEFAULT_PORT if port is None else port
+        self.username = USERNAME
+        self.password = secrets.token_urlsafe(18)
+        self.password_file: Path | None = None
         self._fallback = port is None
         self._loop = asyncio.new_event_loop()
         self._broker: Any = None
@@ -56,6 +94,10 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
+    @property
+    def client_url(self) -> str:
+        return f"mqtt://{self.username}:{self.password}@{self.host}:{self.port}"
+
     def _start(self) -> None:
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
@@ -63,6 +105,10 @@ class EmbeddedBroker:
         if self._error is not None:
             self._thread.join()
             raise self._error
+        fd, name = tempfile.mkstemp(prefix=f"audeep-broker-{self.port}-", suffix=".pw")  # mode 0600
+        with os.fdopen(fd, "w") as stream:
+            stream.write(self.password + "\n")
+        self.password_file = Path(name)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -87,9 +133,7 @@ class EmbeddedBroker:
         self._loop.close()
 
     async def _serve(self) -> None:
-        from amqtt.broker import Broker  # imported here: only listen without --broker needs it
-
-        self._broker = Broker(CONFIG, loop=self._loop)
+        self._broker = Broker(broker_config(self.password), loop=self._loop)
         await self._broker.start()
         try:
             self._server = await asyncio.start_server(self._accept, self.host, self.port)
@@ -103,8 +147,6 @@ class EmbeddedBroker:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
-
         await self._broker.external_connected(StreamReaderAdapter(reader), StreamWriterAdapter(writer), "default")
 
     async def _shutdown(self) -> None:
@@ -117,7 +159,11 @@ class EmbeddedBroker:
         self._loop.stop()
 
     def stop(self) -> None:
-        """Stop accepting, disconnect the clients and join the broker thread. Idempotent."""
+        """Stop accepting, disconnect the clients, join the broker thread and remove the password file.
+        Idempotent."""
+        if self.password_file is not None:
+            self.password_file.unlink(missing_ok=True)
+            self.password_file = None
         if not self._thread.is_alive():
             return
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
@@ -135,7 +181,8 @@ def start_embedded_broker(host: str = "127.0.0.1", port: int | None = None) -> E
 
     Returns
     -------
-    EmbeddedBroker with ``.host``, ``.port``, ``.url`` and ``.stop()``.
+    EmbeddedBroker with ``.host``, ``.port``, ``.url``, ``.client_url`` (with the credentials), ``.password_file``
+    and ``.stop()``.
 
     Raises
     ------

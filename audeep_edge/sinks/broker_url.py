@@ -38,17 +38,18 @@ def parse_broker_url(url: str, option: str = "--broker") -> BrokerAddress:
     Raises
     ------
     ConfigError
-        When the scheme is not mqtt/mqtts, the host is missing or the port is not a number in 1..65535.
+        When the scheme is not mqtt/mqtts, the host is missing or malformed (an unclosed ``[``) or the port
+        is not a number in 1..65535.
     """
     shown = re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", url)  # never echo a password
     hint = f"{option}: expected mqtt://host[:port] or mqtts://host[:port], got {shown!r}"
-    parts = urlsplit(url.strip())
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
-        raise ConfigError(hint)
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    try:  # urlsplit and .port raise ValueError for an unclosed '[', a bad IPv6 address or a bad port
+        parts = urlsplit(url.strip())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         raise ConfigError(hint) from None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(hint)
     return BrokerAddress(
         host=parts.hostname,
         port=port,

@@ -15,6 +15,9 @@ Delivery model
   nothing; a link that dies silently (no FIN/RST) is noticed only after 1.5 x keepalive: use QoS 1 there.
 * Past ``queue_max`` waiting messages the oldest is dropped and counted (:meth:`MqttSink.stats`).
 * Subscribers drop repeats with the window ``seq``: around a reconnect repeats are possible, gaps are not.
+* Reconnection attempts back off from 1 s to at most ``RECONNECT_MAX_S`` (2 s), so a broker that returns is
+  used within seconds, also during the bounded drain of :meth:`MqttSink.close`. What is still undelivered
+  then, or was dropped, is reported in :attr:`MqttSink.failure`: nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -23,31 +26,35 @@ import dataclasses
 import logging
 import os
 import re
-import socket
 import ssl
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from audeep_edge.errors import BrokerError, ConfigError
 from audeep_edge.sinks.base import Payload
 from audeep_edge.sinks.broker_url import BrokerAddress, parse_broker_url
-from audeep_edge.sinks.homeassistant import discovery_messages, ha_status_topic
+from audeep_edge.sinks.homeassistant import Entities, discovery_messages, ha_status_topic
 from audeep_edge.sinks.payload import SCHEMA_VERSION, to_json
 from audeep_edge.sinks.spool import DiskSpool, Message
+
+if TYPE_CHECKING:
+    from audeep_edge.mqtt.client import PahoClient
 
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger(f"{__name__}.paho")
 
 PASSWORD_ENV = "AUDEEP_MQTT_PASSWORD"
 PROTOCOLS = {"3.1.1": mqtt.MQTTv311, "5": mqtt.MQTTv5}
-RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+# A broker that comes back is used within RECONNECT_MAX_S: a longer back-off outlasted the drain at exit and
+# lost a finite stream's tail. One TCP connect every 2 s to an absent broker costs nothing.
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 2
 QOS0_REPLAY_S = 2.0
 DROP_LOG_EVERY = 100
 CONTROL_QOS = 1  # status, info and discovery: few messages that dashboards and HA depend on
@@ -185,25 +192,6 @@ class MqttSettings:
         return f"MqttSettings({', '.join(shown)})"
 
 
-def _disable_nagle(client, userdata, sock) -> None:
-    """paho writes whole packets; Nagle would hold a window back until the previous one is acknowledged
-    (up to the 40 ms delayed ACK), which dominated the p99 publish latency on loopback."""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _PahoClient(mqtt.Client):
-    """paho's client, remembering why the last connection attempt failed (paho only reports that it did)."""
-
-    connect_error: OSError | None = None
-
-    def reconnect(self) -> MQTTErrorCode:
-        try:
-            return super().reconnect()
-        except OSError as exc:
-            self.connect_error = exc
-            raise
-
-
 def configure_tls(client: mqtt.Client, settings: MqttSettings) -> None:
     """Set up TLS on ``client`` from the settings' CA/cert/key files (system CAs when none is given).
 
@@ -226,33 +214,33 @@ def configure_tls(client: mqtt.Client, settings: MqttSettings) -> None:
 
 
 class MqttSink:
-    """Publishes schema v1 messages to ``<topic_prefix>/<device_id>/{status,info,window,health,event}``.
+    """Publishes schema v1 messages to ``<topic_prefix>/<device_id>/{status,info,window,health,event,clip}``.
 
-    Connects in the background (``connect_async`` + ``loop_start``) and keeps retrying with a 1..30 s
+    Connects in the background (``connect_async`` + ``loop_start``) and keeps retrying with a 1..2 s
     back-off; meanwhile messages are buffered. A refusal that retrying cannot fix (bad credentials, not
     authorised) makes :meth:`wait_connected` and every ``publish_*`` raise :class:`BrokerError`.
+
+    After :meth:`close`, :attr:`failure` is None when every message reached the broker, else one line saying
+    how many were not delivered (and whether they were spooled or lost) or were dropped by the bound.
 
     Parameters
     ----------
     settings : validated options.
     device_id : second topic level (see :func:`check_device_id`).
     info : the retained ``info`` payload (``schema_version`` and ``device_id`` are added).
-    novelty : whether windows carry ``novelty`` (adds the Home Assistant novelty sensor).
+    entities : the optional Home Assistant entities (novelty, watched labels, dashboard link).
     """
 
-    def __init__(self, settings: MqttSettings, device_id: str, info: Payload, *, novelty: bool = False) -> None:
+    def __init__(self, settings: MqttSettings, device_id: str, info: Payload, *,
+                 entities: Entities = Entities()) -> None:
         self.settings = settings
         self.device_id = check_device_id(device_id)
         self._address = settings.address
         self._base = f"{settings.topic_prefix}/{device_id}"
         self._info_payload = {"schema_version": SCHEMA_VERSION, "device_id": device_id, **info}
         self._info = to_json(self._info_payload)
-        self._discovery = (
-            discovery_messages(device_id, info, topic_prefix=settings.topic_prefix,
-                               discovery_prefix=settings.discovery_prefix, novelty=novelty)
-            if settings.homeassistant
-            else []
-        )
+        self._entities = entities
+        self._discovery = self._discovery_messages()
         self._ha_status = ha_status_topic(settings.discovery_prefix)
 
         self._cv = threading.Condition()
@@ -273,6 +261,7 @@ class MqttSink:
         self._closed = False
         self._spool: DiskSpool | None = None
         self._spooling = False
+        self.failure: str | None = None
         if settings.queue_dir is not None:
             self._load_spool(settings.queue_dir)
 
@@ -294,6 +283,9 @@ class MqttSink:
     def publish_event(self, payload: Payload) -> None:
         self._enqueue("event", payload)
 
+    def publish_clip(self, payload: Payload) -> None:
+        self._enqueue("clip", payload)
+
     def update_info(self, fields: Payload) -> None:
         """Merge ``fields`` into the retained ``info`` and publish it again, e.g. the labels after an ``enroll``
         that a running ``listen`` picked up. Every (re)connection announces the current ``info``."""
@@ -304,11 +296,18 @@ class MqttSink:
         # whereas paho would resend a QoS 1 copy after it, possibly leaving an older info retained.
         if self._client.is_connected():
             self._client.publish(f"{self._base}/info", self._info, qos=0, retain=True)
+        if self._discovery and "labels" in fields:  # the scene's options
+            self._discovery = self._discovery_messages()
+            if self._client.is_connected():
+                for topic, payload in self._discovery:
+                    self._client.publish(topic, payload, qos=0, retain=True)
 
     def close(self) -> None:
-        """Deliver what is buffered (at most ``flush_timeout`` s), publish ``offline`` and disconnect.
+        """Deliver what is buffered (at most ``flush_timeout`` s, reconnecting meanwhile), publish ``offline``
+        and disconnect.
 
-        What is still undelivered goes to the spool (``queue_dir``) or is reported as lost.
+        What is still undelivered goes to the spool (``queue_dir``) or is lost; either way :attr:`failure`
+        says so, as it does for messages the bound dropped during the run.
         """
         if self._closed:
             return
@@ -461,36 +460,38 @@ class MqttSink:
     def _save_leftovers(self) -> None:
         with self._cv:
             leftovers = [*self._inflight.values(), *self._queue]
+            dropped, reason = self._dropped, self._last_error
+        saved_to = None
         if self._spool is not None:
             try:
-                if not leftovers:
+                if leftovers:
+                    self._spool.rewrite(leftovers)
+                    saved_to = self._spool.path
+                else:
                     self._spool.clear()
-                    return
-                self._spool.rewrite(leftovers)
-                log.warning("%d undelivered MQTT messages saved to %s for the next start",
-                            len(leftovers), self._spool.path)
-                return
             except OSError as exc:
                 log.error("MQTT spool %s: %s", self._spool.path, exc.strerror)
+        problems = []
         if leftovers:
-            log.warning("%d buffered MQTT messages were not delivered to %s", len(leftovers), self._address)
+            fate = f"saved to {saved_to}, sent first on the next start" if saved_to else "lost"
+            problems.append(f"{len(leftovers)} messages could not be delivered ({fate})")
+        if dropped:
+            problems.append(f"{dropped} messages were dropped while {flag('queue_max')} "
+                            f"{self.settings.queue_max} were waiting")
+        if problems:
+            self.failure = (f"MQTT broker {self._address}: {'; '.join(problems)}"
+                            + (f"; last error: {reason}" if reason else ""))
+            log.debug("%s", self.failure)  # the caller reports it (listen: one error line, exit 2)
 
     # -- paho ----------------------------------------------------------------------------------------
 
-    def _make_client(self) -> _PahoClient:
+    def _make_client(self) -> PahoClient:
+        from audeep_edge.mqtt.client import make_client  # that module builds on MqttSettings, defined here
+
         settings = self.settings
-        client_id = settings.client_id or f"audeep-edge-{self.device_id}"
-        client = _PahoClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[settings.protocol])
+        client = make_client(settings, settings.client_id or f"audeep-edge-{self.device_id}")
         client.on_log = self._on_log
-        client.on_socket_open = _disable_nagle
-        client.suppress_exceptions = True  # a bug in a callback is logged, not fatal to the network thread
-        username, password = settings.credentials()
-        if username is not None:
-            client.username_pw_set(username, password)
-        if self._address.tls:
-            configure_tls(client, settings)
         client.will_set(f"{self._base}/status", "offline", qos=CONTROL_QOS, retain=settings.retain_status)
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(settings.max_inflight)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -544,7 +545,7 @@ class MqttSink:
             self._cv.notify_all()
         client.disconnect()  # retrying with the same credentials cannot succeed
 
-    def _on_connect_fail(self, client: _PahoClient, userdata) -> None:
+    def _on_connect_fail(self, client: PahoClient, userdata) -> None:
         message = f"cannot reach the broker {self._address}: {client.connect_error or 'connection failed'}"
         with self._cv:
             changed = message != self._last_error
@@ -588,6 +589,12 @@ class MqttSink:
         if message.topic == self._ha_status and message.payload.strip() == b"online":
             log.info("Home Assistant is online: publishing discovery")
             self._publish_discovery(client)
+
+    def _discovery_messages(self) -> list[tuple[str, str]]:
+        if not self.settings.homeassistant:
+            return []
+        return discovery_messages(self.device_id, self._info_payload, topic_prefix=self.settings.topic_prefix,
+                                  discovery_prefix=self.settings.discovery_prefix, entities=self._entities)
 
     def _publish_discovery(self, client: mqtt.Client) -> None:
         for topic, payload in self._discovery:

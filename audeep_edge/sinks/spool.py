@@ -5,6 +5,9 @@ record per line, oldest first. The MQTT sink appends to it only while messages a
 rewrites it when it grows past twice the queue bound or at exit, and deletes it once everything is
 delivered, so a healthy device writes nothing to its SD card. Lines are flushed to the OS, not fsynced:
 a killed process loses nothing, a power cut may lose the last second.
+
+``listen`` without ``--queue-dir`` spools to :func:`default_spool_dir`, so a stop while the broker is away
+keeps what was buffered; each journal stays under twice ``--queue-max`` records.
 """
 
 from __future__ import annotations
@@ -18,6 +21,29 @@ from pathlib import Path
 from audeep_edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+def default_spool_dir() -> Path | None:
+    """``$STATE_DIRECTORY/spool`` (systemd's ``StateDirectory=``), else ``$XDG_STATE_HOME/audeep-edge/spool``,
+    else ``~/.local/state/audeep-edge/spool``; created (mode 0700) if needed. None, with a warning, when it
+    cannot be created or written (a read-only root file system): messages then wait in memory only."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        directory = Path(state) / "spool"
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        directory = Path(base) / "audeep-edge" / "spool"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("cannot create the MQTT spool %s (%s): messages undelivered at exit will be lost; "
+                    "give --queue-dir DIR", directory, exc.strerror)
+        return None
+    if not os.access(directory, os.W_OK):
+        log.warning("cannot write the MQTT spool %s: messages undelivered at exit will be lost; give --queue-dir DIR",
+                    directory)
+        return None
+    return directory
 
 
 @dataclass(frozen=True, slots=True)

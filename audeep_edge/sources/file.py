@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Iterator
 
 import soundfile
 
-from audeep_edge.audio.io import read_error_reason
+from audeep_edge.audio.io import read_error_reason, truncation
 from audeep_edge.errors import AudioError
 from audeep_edge.sources.base import AudioBlock
+
+log = logging.getLogger(__name__)
 
 
 class FileSource:
@@ -24,9 +27,13 @@ class FileSource:
         latency checks); otherwise read as fast as the pipeline consumes.
     block_seconds : block length in seconds.
 
+    A file cut short (a WAV shorter than its header says, an Ogg stream without its end) is warned about at
+    construction, and audio that could not be decoded (corrupt pages: later ``audio_time`` values run early by
+    that much) when the file has been read; both name the file and the seconds missing where known.
+
     Raises
     ------
-    AudioError : missing, unreadable or empty file (at construction, before anything starts).
+    AudioError : missing, unreadable or empty file, or a directory (at construction, before anything starts).
     """
 
     overruns = 0
@@ -36,15 +43,25 @@ class FileSource:
         self.path = Path(path)
         self.name = str(self.path)
         self.realtime = realtime
-        if not self.path.is_file():
+        if self.path.is_dir():
+            raise AudioError(f"--file {self.path}: is a directory, not an audio file")
+        if not self.path.exists():
             raise AudioError(f"--file {self.path}: no such audio file")
+        try:
+            self.path.open("rb").close()  # libsndfile would only say "System error"
+        except OSError as exc:
+            raise AudioError(f"--file {self.path}: cannot read ({exc.strerror})") from None
         try:
             with soundfile.SoundFile(str(self.path)) as f:
                 self.sample_rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames
+                cut_short = truncation(f.extra_info, self.sample_rate)
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
             raise AudioError(f"--file {self.path}: cannot read audio ({read_error_reason(exc)})") from None
         if frames == 0:
             raise AudioError(f"--file {self.path}: the file contains no audio samples")
+        if cut_short:
+            log.warning("--file %s: %s", self.path, cut_short)
+        self.frames = frames
         self.duration = frames / self.sample_rate
         self._block = max(1, int(round(block_seconds * self.sample_rate)))
 
@@ -55,6 +72,7 @@ class FileSource:
                 while not stop.is_set():
                     samples = f.read(self._block, dtype="float32", always_2d=True)
                     if samples.shape[0] == 0:
+                        self._check_decoded(read)
                         return
                     read += samples.shape[0]
                     captured = time.monotonic()
@@ -65,4 +83,11 @@ class FileSource:
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
             raise AudioError(f"--file {self.path}: cannot read audio after {read / self.sample_rate:.2f} s "
                              f"({read_error_reason(exc)})") from None
+
+    def _check_decoded(self, read: int) -> None:
+        """Warn when fewer frames could be decoded than the file declares (corrupt compressed data)."""
+        if read < self.frames:
+            log.warning("--file %s: %.2f s of its %.2f s could not be decoded (corrupt data); audio_time after the "
+                        "damage runs early by up to that much", self.path, (self.frames - read) / self.sample_rate,
+                        self.duration)
 

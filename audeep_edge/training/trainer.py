@@ -191,7 +191,8 @@ def _prepare_run(run_dir: Path, config: AutoencoderConfig, input_shape: tuple[in
 
 def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: str | Path,
                       options: TrainingOptions = TrainingOptions(), *, resume: bool = False,
-                      frontend: dict | None = None, inputs: Sequence[str] = (), verbose: int = 1) -> TrainingReport:
+                      frontend: dict | None = None, inputs: Sequence[str] = (), verbose: int = 1,
+                      callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingReport:
     """Train (or, with ``resume``, continue) an autoencoder on spectrograms and fill ``run_dir``.
 
     Parameters
@@ -201,6 +202,7 @@ def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: 
     frontend : front-end settings of the spectrograms, stored in ``config.json`` for ``generate``/export.
     inputs : names of the input files, recorded in ``config.json``.
     verbose : Keras progress display (0 silent, 1 progress bar, 2 one line per epoch).
+    callbacks : more Keras callbacks (e.g. a progress display of the caller's).
 
     Raises
     ------
@@ -222,12 +224,12 @@ def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: 
     if done >= options.num_epochs:
         log.info("%s already has %d of %d epochs; nothing to train", run_dir, done, options.num_epochs)
     else:
-        callbacks = _callbacks(run_dir, options, features.shape[0], resume)
+        run_callbacks = _callbacks(run_dir, options, features.shape[0], resume)
         start = time.perf_counter()
         history = model.fit(features, batch_size=options.batch_size, epochs=options.num_epochs, initial_epoch=done,
-                            shuffle=True, callbacks=callbacks, verbose=verbose)
+                            shuffle=True, callbacks=[*run_callbacks, *callbacks], verbose=verbose)
         report.wall_time_s = time.perf_counter() - start
-        report.epochs = callbacks[0].records
+        report.epochs = run_callbacks[0].records
         if not np.isfinite(history.history["loss"][-1]):
             raise ConfigError(f"training diverged (loss {history.history['loss'][-1]}) in {run_dir}; "
                               "lower --learning-rate")

@@ -7,7 +7,8 @@
   const dirty = new Set();        // ids whose card must be redrawn
   let historyS = 300;             // seconds of windows shown, sent by the server
   let clockOffset = 0;            // server time - browser time (s)
-  let broker = { connected: false, error: "connecting" };
+  let broker = null;              // the server's broker link, from its first message on
+  let brokerSeen = false;         // this page saw the server connected to its broker
   let streamUp = null;            // null until the first connection attempt settles
   let selected = decodeURIComponent(location.hash.slice(1)) || null;
   let frameRequested = false;
@@ -15,6 +16,8 @@
   const counters = { updates: 0, windows: 0, renderMs: 0 };
   // `listen`'s default --novelty-threshold, drawn for devices whose info does not carry their own.
   const NOVELTY_THRESHOLD = 0.95;
+  // A dashboard that started less than this ago may not have reached its broker yet: no alarm meanwhile.
+  const CONNECT_GRACE_S = 6;
   window.dashboardCounters = counters;   // read by benchmarks/dashboard_bench.py
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -100,6 +103,11 @@
     }
     if (msg.broker) broker = msg.broker;
     if (msg.stats) renderStats(msg.stats);
+    for (const id of msg.removed || []) {   // dropped by the server (too many devices, silent the longest)
+      const d = devices.get(id);
+      if (d && d.card) d.card.remove();
+      devices.delete(id);
+    }
     for (const delta of msg.devices) {
       merge(ensureDevice(delta.id), delta);
       dirty.add(delta.id);
@@ -118,9 +126,12 @@
   }
 
   function renderConnection() {
+    brokerSeen = brokerSeen || Boolean(broker && broker.connected);
+    const starting = !broker || (!brokerSeen && now() - (broker.started || 0) < CONNECT_GRACE_S);
     const [cls, pillText, bannerText] =
       streamUp === null ? ["pill pill-wait", "connecting…", null]
       : !streamUp ? ["pill pill-bad", "dashboard: offline", "dashboard server unreachable — reconnecting…"]
+      : starting ? ["pill pill-wait", "broker: connecting…", null]
       : !broker.connected ? ["pill pill-bad", "broker: disconnected",
                              `broker disconnected (${broker.error || "down"}) — reconnecting…`]
       : ["pill pill-ok", "broker: connected", null];
@@ -130,7 +141,7 @@
     setText(pill, pillText);
     if (bannerText) setText(banner, bannerText);
     if (banner.hidden !== !bannerText) banner.hidden = !bannerText;
-    document.body.classList.toggle("stale", streamUp === false || !broker.connected);
+    document.body.classList.toggle("stale", streamUp === false || !starting && !broker.connected);
   }
 
   function renderStats(stats) {
@@ -307,7 +318,8 @@
     if (withAxis) {
       ctx.fillStyle = "#8b98a5";
       ctx.font = "11px system-ui";
-      const step = historyS <= 120 ? 15 : historyS <= 900 ? 60 : 300;
+      // at least 64 px between labels, so they never overlap on a phone
+      const step = [15, 30, 60, 120, 300, 600, 900, 1800, 3600].find((s) => (s / historyS) * w >= 64) || 3600;
       for (let s = 0; s <= historyS; s += step) {
         const px = w - (s / historyS) * w;
         ctx.fillRect(px - 0.5, barH, 1, 3);
@@ -528,9 +540,13 @@
   setInterval(() => {
     for (const d of devices.values()) { prune(d); dirty.add(d.id); }
     detailDirty = true;
+    renderConnection();
     schedule();
   }, 1000);
   for (const id of ["timeline", "novelty", "topk", "level", "map"]) observeSize(document.getElementById(id));
+
+  // What history.js needs: the label colours and the device shown in the detail.
+  window.audeepDashboard = { labelColour, selected: () => (selected && devices.has(selected) ? selected : null) };
 
   connect();
   renderConnection();

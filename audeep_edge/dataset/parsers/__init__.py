@@ -1,7 +1,7 @@
 """Parsers: which audio files a data set has, with labels, folds and partitions.
 
 ``get_parser(spec, basedir)`` accepts a built-in name (``meta`` = auto-detect, ``esc``, ``dcase``,
-``urbansound8k``, ``partitioned``, ``cross-validated``, ``no-metadata``), auDeep's dotted class names
+``urbansound8k``, ``partitioned``, ``cross-validated``, ``class-folders``, ``no-metadata``), auDeep's dotted class names
 (``audeep.backend.parsers.esc.ESCParser``), or a custom parser as ``module:Class``, ``pkg.module.Class`` or
 ``path/to/file.py:Class``.
 """
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from audeep_edge.dataset.parsers.base import AUDIO_EXTENSIONS, Instance, Parser, audio_files
+from audeep_edge.dataset.parsers.classfolder import ClassFolderParser
 from audeep_edge.dataset.parsers.crossvalidated import CrossValidatedParser
 from audeep_edge.dataset.parsers.custom import CustomParser
 from audeep_edge.dataset.parsers.dcase import DCASEParser
@@ -23,9 +24,9 @@ from audeep_edge.dataset.parsers.partitioned import PartitionedParser
 from audeep_edge.dataset.parsers.urbansound import UrbanSound8KParser
 from audeep_edge.errors import ConfigError, DataError
 
-#: Tried by auto-detection, in auDeep's MetaParser order.
+#: Tried by auto-detection, in auDeep's MetaParser order; then, when none of them matches, the class folders.
 AUTO_DETECTED = (DCASEParser, PartitionedParser, CrossValidatedParser, ESCParser, UrbanSound8KParser)
-BUILT_IN = {cls.name: cls for cls in (*AUTO_DETECTED, NoMetadataParser)}
+BUILT_IN = {cls.name: cls for cls in (*AUTO_DETECTED, ClassFolderParser, NoMetadataParser)}
 #: auDeep's class names (``audeep.backend.parsers.<module>.<Class>``) -> ours.
 AUDEEP_NAMES = {cls.__name__: cls.name for cls in BUILT_IN.values()} | {"MetaParser": "meta"}
 
@@ -43,10 +44,14 @@ def detect_parser(basedir: str | Path) -> Parser:
     if matching:
         names = ", ".join(p.name for p in matching)
         raise DataError(f"{basedir}: ambiguous data set layout (matches {names}); choose one with --parser")
+    class_folders = ClassFolderParser(basedir)
+    if class_folders.can_parse():
+        return class_folders
     if not audio_files(basedir, recursive=True):
         raise DataError(f"{basedir}: no audio files ({', '.join(e[1:] for e in AUDIO_EXTENSIONS)}) found")
-    raise DataError(f"{basedir}: unknown data set layout (not {', '.join(c.name for c in AUTO_DETECTED)}); "
-                    "use --parser no-metadata for a plain folder of audio files, or a custom --parser")
+    raise DataError(f"{basedir}: unknown data set layout (no class folders <label>/*.wav, not "
+                    f"{', '.join(c.name for c in AUTO_DETECTED)}); use --parser no-metadata for a plain folder "
+                    "of audio files, or a custom --parser")
 
 
 def _load_class(spec: str) -> type:

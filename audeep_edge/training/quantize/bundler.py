@@ -15,6 +15,7 @@ import numpy as np
 from audeep_edge.bundle import MANIFEST, MODEL_FILE, PRECISIONS, write_manifest
 from audeep_edge.errors import ConfigError, DataError, ModelError
 from audeep_edge.features import FrameGeometry, FrontendConfig
+from audeep_edge.progress import spinner
 from audeep_edge.training.quantize import edgetpu, flatbuffer
 from audeep_edge.training.quantize.convert import UNROLLED_PRECISIONS, convert_in_child
 from audeep_edge.training.quantize.parity import TfliteSignature, parity
@@ -53,6 +54,7 @@ class RunFacts:
     inputs: list[Path]
     input_path: Path | None       # the first of ``inputs`` found here
     dataset: str | None
+    autoencoder: dict             # model type, architecture and training settings: how to train one like it
 
 
 def run_facts(run_dir: Path) -> RunFacts:
@@ -68,16 +70,25 @@ def run_facts(run_dir: Path) -> RunFacts:
     candidates = [p for path in inputs for p in (path, run_dir / path) if p.is_file()]
     input_path = candidates[0] if candidates else None
     dataset = inputs[0].stem if inputs else None
-    return RunFacts(tuple(int(n) for n in config["input_shape"]), frontend, geometry, inputs, input_path, dataset)
+    training = config.get("training") or {}
+    autoencoder = {"model_type": config["model_type"], "architecture": config["architecture"],
+                   **{k: training[k] for k in ("num_epochs", "batch_size", "learning_rate") if k in training}}
+    return RunFacts(tuple(int(n) for n in config["input_shape"]), frontend, geometry, inputs, input_path, dataset,
+                    autoencoder)
+
+
+def check_output(output: Path) -> None:
+    """ConfigError unless ``output`` is a new directory, an empty one or a bundle (which is then replaced)."""
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} is a file; choose a new directory")
+    if output.exists() and not (output / MANIFEST).is_file() and any(output.iterdir()):
+        raise ConfigError(f"--output {output} exists and is not a bundle; choose a new directory")
 
 
 def _check_options(opts: QuantizeOptions) -> None:
     if opts.precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
-    if opts.output.exists() and not opts.output.is_dir():
-        raise ConfigError(f"--output {opts.output} is a file; choose a new directory")
-    if opts.output.exists() and not (opts.output / MANIFEST).is_file() and any(opts.output.iterdir()):
-        raise ConfigError(f"--output {opts.output} exists and is not a bundle; choose a new directory")
+    check_output(opts.output)
     if opts.eval_fold is not None and opts.eval_data is None:
         raise ConfigError("--eval-fold needs --eval-data SPECTROGRAMS.nc")
     if min(opts.calibration_windows, opts.parity_windows) < 1:
@@ -121,7 +132,12 @@ def _targets(labels: np.ndarray, label_names: list[str], path: Path) -> np.ndarr
 
 def finish_model(raw: bytes, precision: str) -> bytes:
     """Converter output -> the bundle's model: float islands of int8 graphs moved to int8 and one quantisation
-    per shared weight matrix, UNPACK rewritten for edgetpu, then compacted."""
+    per shared weight matrix, UNPACK rewritten for edgetpu, then compacted.
+
+    Raises
+    ------
+    ModelError : an edgetpu model the Edge TPU compiler would not take whole (see :class:`edgetpu.EdgeTpuCheck`).
+    """
     if precision in UNROLLED_PRECISIONS:
         raw, moved = flatbuffer.requantize_float_islands(raw)
         raw, shared = flatbuffer.share_step_quantization(raw)
@@ -129,6 +145,10 @@ def finish_model(raw: bytes, precision: str) -> bytes:
     if precision == "edgetpu":
         raw, replaced = flatbuffer.unpack_to_slices(raw)
         log.debug("replaced %d UNPACK ops by STRIDED_SLICE", replaced)
+        check = edgetpu.check_ops(raw)
+        if not check.ready:
+            raise ModelError(f"the edgetpu model is not one the Edge TPU compiler takes whole ({check.problems()}); "
+                             "quantize --precision int8 runs this model on a CPU")
     return flatbuffer.compact(raw)
 
 
@@ -215,22 +235,26 @@ def quantize_run(opts: QuantizeOptions) -> dict:
 
         head, labels = load_head(opts.head_dir)
     calibration, windows, targets, where = _data(opts, facts, labels)
-    reference, graph = inference_graph(opts.run_dir, opts.precision, head)
-    if graph is not reference:
-        _check_same(reference, graph, windows[0])
+    with spinner("building the inference graph"):
+        reference, graph = inference_graph(opts.run_dir, opts.precision, head)
+        if graph is not reference:
+            _check_same(reference, graph, windows[0])
 
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".quantize-", dir=opts.output.parent) as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        model = convert_graph(graph, opts.precision, calibration, work)
+        with spinner(f"converting to {opts.precision}"):
+            model = convert_graph(graph, opts.precision, calibration, work)
         seconds = time.perf_counter() - started
         staging = work / "bundle"
         staging.mkdir()
         (staging / MODEL_FILE).write_bytes(model)
-        expected = {k: np.asarray(v) for k, v in reference.predict(windows, verbose=0, batch_size=32).items()}
+        with spinner(f"measuring parity on {len(windows)} windows"):
+            expected = {k: np.asarray(v) for k, v in reference.predict(windows, verbose=0, batch_size=32).items()}
+            converted = TfliteSignature(model).predict(windows)
         report = {"precision": opts.precision, "model_bytes": len(model), "conversion_seconds": round(seconds, 1),
-                  "data": where, **parity(expected, TfliteSignature(model).predict(windows), targets),
+                  "data": where, **parity(expected, converted, targets),
                   "ops": dict(sorted(flatbuffer.op_counts(model).items())),
                   "edgetpu": _edgetpu_report(model, staging, opts.precision)}
         (staging / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
@@ -246,12 +270,14 @@ def quantize_run(opts: QuantizeOptions) -> dict:
 
 
 def _training_record(opts: QuantizeOptions, facts: RunFacts, report: dict) -> dict:
-    """``bundle.json``'s ``training``: data name and license, run and head, accuracy (quantized and float)."""
+    """``bundle.json``'s ``training``: data name and license, run and head, accuracy (quantized and float), and
+    the autoencoder's settings (what ``audeep-edge train --unlabelled`` trains a new encoder with)."""
     classes = report.get("classes", {})
     return {"dataset": opts.data_name or facts.dataset, "license": opts.data_license,
             "run": opts.run_dir.resolve().name, "head": opts.head_dir.resolve().name if opts.head_dir else None,
             "accuracy": classes.get("accuracy_quantized"), "accuracy_float": classes.get("accuracy_float"),
-            "accuracy_data": report["data"] if "accuracy_float" in classes else None}
+            "accuracy_data": report["data"] if "accuracy_float" in classes else None,
+            "autoencoder": facts.autoencoder}
 
 
 def _edgetpu_report(model: bytes, bundle_dir: Path, precision: str) -> dict:
@@ -286,13 +312,11 @@ def format_report(report: dict) -> str:
         lines.append(line)
     lines.append("ops: " + ", ".join(f"{name} x{count}" for name, count in report["ops"].items()))
     tpu = report["edgetpu"]
+    check = {field: tpu[field] for field in edgetpu.EdgeTpuCheck.__dataclass_fields__ if field in tpu}
     if tpu["ready"]:
         lines.append("Edge TPU: every op is an int8 op in Coral's supported-ops table")
     else:
-        problems = [f"not in the table: {', '.join(tpu['unsupported_ops'])}" if tpu["unsupported_ops"] else "",
-                    f"non-int8 tensors: {', '.join(tpu['float_ops'])}" if tpu["float_ops"] else "",
-                    f"{tpu['subgraphs']} subgraphs" if tpu["subgraphs"] > 1 else ""]
-        lines.append("Edge TPU: not compilable as a whole (" + "; ".join(p for p in problems if p) + ")")
+        lines.append(f"Edge TPU: not compilable as a whole ({edgetpu.EdgeTpuCheck(**check).problems()})")
     if tpu.get("compiler"):
         c = tpu["compiler"]
         lines.append(f"edgetpu_compiler: {c['ops_on_tpu']} ops on the Edge TPU, {c['ops_on_cpu']} on the CPU "

@@ -37,22 +37,34 @@ def _compile_args(model_path: Path, out_dir: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class EdgeTpuCheck:
-    """Static check of a .tflite against :data:`EDGETPU_OPS`.
+    """Static check of a .tflite against what the Edge TPU compiler accepts: :data:`EDGETPU_OPS`, 8-bit
+    tensors, one subgraph and static shapes.
 
     unsupported_ops : op names not in the table (the compiler stops mapping at the first one).
     float_ops : op names touching a tensor that is not int8/uint8/int32 (they stay on the CPU).
     first_cpu_op : index of the first op in subgraph 0 the TPU cannot run, or None.
     subgraphs : number of subgraphs (a WHILE loop has several; the compiler rejects them).
+    dynamic_tensors : tensors whose shape signature has a -1 (e.g. a free batch size); the compiler needs every
+        size fixed.
     """
 
     unsupported_ops: list[str]
     float_ops: list[str]
     first_cpu_op: int | None
     subgraphs: int
+    dynamic_tensors: int = 0
 
     @property
     def ready(self) -> bool:
-        return self.first_cpu_op is None and self.subgraphs == 1
+        return self.first_cpu_op is None and self.subgraphs == 1 and self.dynamic_tensors == 0
+
+    def problems(self) -> str:
+        """Why the compiler would not take the model as a whole ("" when :attr:`ready`)."""
+        problems = [f"not in the table: {', '.join(self.unsupported_ops)}" if self.unsupported_ops else "",
+                    f"non-int8 tensors: {', '.join(self.float_ops)}" if self.float_ops else "",
+                    f"{self.subgraphs} subgraphs" if self.subgraphs > 1 else "",
+                    f"{self.dynamic_tensors} tensor(s) of dynamic shape" if self.dynamic_tensors else ""]
+        return "; ".join(p for p in problems if p)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ready": self.ready}
@@ -61,6 +73,8 @@ class EdgeTpuCheck:
 def check_ops(data: bytes) -> EdgeTpuCheck:
     model = read_model(data)
     unsupported, floats, first = set(), set(), None
+    dynamic = sum(1 for subgraph in model.subgraphs for tensor in subgraph.tensors
+                  if tensor.shapeSignature is not None and min(tensor.shapeSignature, default=0) < 0)
     for subgraph_index, subgraph in enumerate(model.subgraphs):
         for index, op in enumerate(subgraph.operators):
             name = op_name(model, op)
@@ -75,7 +89,7 @@ def check_ops(data: bytes) -> EdgeTpuCheck:
                 bad = True
             if bad and first is None and subgraph_index == 0:
                 first = index
-    return EdgeTpuCheck(sorted(unsupported), sorted(floats), first, len(model.subgraphs))
+    return EdgeTpuCheck(sorted(unsupported), sorted(floats), first, len(model.subgraphs), dynamic)
 
 
 def run_compiler(model_path: Path, out_dir: Path, timeout_s: float = 600) -> dict | None:

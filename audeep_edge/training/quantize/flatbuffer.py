@@ -1,5 +1,5 @@
 """TFLite flatbuffer surgery on converter output: shrink it, share the int8 time steps' quantisation, rewrite
-UNPACK for the Edge TPU, list its ops.
+UNPACK for the Edge TPU, give it a new linear classifier head, list its ops.
 
 Uses the schema bindings shipped with ai-edge-litert (no TensorFlow import). An unrolled int8 RNN has one
 tensor per gate per time step (≈5,000 for 2×256 GRU at T=124): the converter's tensor names then take as
@@ -344,3 +344,110 @@ def op_counts(data: bytes) -> Counter:
     """How many times each operator appears, over all subgraphs."""
     model = read_model(data)
     return Counter(op_name(model, op) for subgraph in model.subgraphs for op in subgraph.operators)
+
+
+SIGNATURE_KEY = b"serving_default"
+
+
+def attach_linear_head(data: bytes, weights: np.ndarray, bias: np.ndarray) -> bytes:
+    """The model with ``probabilities = softmax(embedding · weightsᵀ + bias)`` as its only classifier head.
+
+    Ops that only served an existing ``probabilities`` output are removed with their tensors and weights;
+    the encoder is untouched (its outputs are bit-identical). An int8 embedding is dequantised first, so the
+    head runs in float32 on any model. No TensorFlow: the graph is edited with LiteRT's schema bindings.
+
+    Parameters
+    ----------
+    weights : (C, D) float, the head's weights on the raw ``embedding`` (D values).
+    bias : (C,) float.
+
+    Raises
+    ------
+    ValueError : no ``serving_default`` signature with an ``embedding`` output, or D does not match.
+    """
+    model = read_model(data)
+    signature = next((s for s in model.signatureDefs or [] if s.signatureKey == SIGNATURE_KEY), None)
+    outputs = {t.name: t for t in (signature.outputs or [])} if signature is not None else {}
+    if b"embedding" not in outputs:
+        raise ValueError("the model has no serving_default signature with an 'embedding' output")
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    embedding = int(outputs[b"embedding"].tensorIndex)
+    weights, bias = np.asarray(weights, np.float32), np.asarray(bias, np.float32)
+    size = int(np.prod(subgraph.tensors[embedding].shape))
+    if weights.ndim != 2 or weights.shape[1] != size or bias.shape != (weights.shape[0],):
+        raise ValueError(f"head weights {weights.shape} and bias {bias.shape} do not fit a {size}-d embedding")
+    subgraph.operators = _ops_computing(subgraph, [embedding])
+    x = embedding
+    if subgraph.tensors[embedding].type != fb.TensorType.FLOAT32:
+        x = _add_tensor(subgraph, [1, size])
+        subgraph.operators.append(fb.OperatorT(opcodeIndex=_opcode(model, fb.BuiltinOperator.DEQUANTIZE, 2),
+                                               inputs=np.asarray([embedding], np.int32),
+                                               outputs=np.asarray([x], np.int32)))
+    classes = weights.shape[0]
+    logits, probabilities = _add_tensor(subgraph, [1, classes]), _add_tensor(subgraph, [1, classes], b"probabilities")
+    subgraph.operators += [
+        fb.OperatorT(opcodeIndex=_opcode(model, fb.BuiltinOperator.FULLY_CONNECTED, 1),
+                     inputs=np.asarray([x, _add_constant(model, subgraph, weights),
+                                        _add_constant(model, subgraph, bias)], np.int32),
+                     outputs=np.asarray([logits], np.int32),
+                     builtinOptionsType=fb.BuiltinOptions.FullyConnectedOptions,
+                     builtinOptions=fb.FullyConnectedOptionsT()),
+        fb.OperatorT(opcodeIndex=_opcode(model, fb.BuiltinOperator.SOFTMAX, 1),
+                     inputs=np.asarray([logits], np.int32), outputs=np.asarray([probabilities], np.int32),
+                     builtinOptionsType=fb.BuiltinOptions.SoftmaxOptions, builtinOptions=fb.SoftmaxOptionsT(beta=1.0))]
+    subgraph.outputs = np.asarray([embedding, probabilities], np.int32)
+    signature.outputs = [outputs[b"embedding"], fb.TensorMapT()]
+    signature.outputs[1].name, signature.outputs[1].tensorIndex = b"probabilities", probabilities
+    _drop_unused_tensors(subgraph, [s for s in model.signatureDefs if s.subgraphIndex == signature.subgraphIndex])
+    return compact(write_model(model))
+
+
+def _ops_computing(subgraph: fb.SubGraphT, targets: list[int]) -> list[fb.OperatorT]:
+    """The subgraph's operators that ``targets`` depend on, in their original order."""
+    producer = {int(t): op for op in subgraph.operators for t in op.outputs}
+    needed, pending = set(), list(targets)
+    while pending:
+        op = producer.get(pending.pop())
+        if op is None or id(op) in needed:
+            continue
+        needed.add(id(op))
+        pending += [int(t) for t in op.inputs if t >= 0]
+    return [op for op in subgraph.operators if id(op) in needed]
+
+
+def _add_tensor(subgraph: fb.SubGraphT, shape: list[int], name: bytes | None = None) -> int:
+    """Add a float32 activation tensor; return its index."""
+    subgraph.tensors.append(fb.TensorT(shape=np.asarray(shape, np.int32), type=fb.TensorType.FLOAT32, name=name,
+                                       hasRank=True))
+    return len(subgraph.tensors) - 1
+
+
+def _add_constant(model: fb.ModelT, subgraph: fb.SubGraphT, values: np.ndarray) -> int:
+    """Add a float32 constant tensor holding ``values``; return its index."""
+    values = np.ascontiguousarray(values, dtype="<f4")
+    model.buffers.append(fb.BufferT(data=values.reshape(-1).view(np.uint8)))
+    subgraph.tensors.append(fb.TensorT(shape=np.asarray(values.shape, np.int32), type=fb.TensorType.FLOAT32,
+                                       buffer=len(model.buffers) - 1, hasRank=True))
+    return len(subgraph.tensors) - 1
+
+
+def _drop_unused_tensors(subgraph: fb.SubGraphT, signatures: list) -> None:
+    """Remove tensors no operator, graph input or graph output refers to; renumber the references."""
+    def references(op):
+        return [op.inputs, op.outputs, op.intermediates]
+
+    used = {int(t) for t in [*subgraph.inputs, *subgraph.outputs]}
+    for op in subgraph.operators:
+        used.update(int(t) for refs in references(op) if refs is not None for t in refs if t >= 0)
+    new_index = {old: new for new, old in enumerate(sorted(used))}
+
+    def renumber(refs):
+        return None if refs is None else np.asarray([new_index[int(t)] if t >= 0 else -1 for t in refs], np.int32)
+
+    subgraph.tensors = [subgraph.tensors[old] for old in sorted(used)]
+    for op in subgraph.operators:
+        op.inputs, op.outputs, op.intermediates = (renumber(refs) for refs in references(op))
+    subgraph.inputs, subgraph.outputs = renumber(subgraph.inputs), renumber(subgraph.outputs)
+    for signature in signatures:
+        for entry in (signature.inputs or []) + (signature.outputs or []):
+            entry.tensorIndex = new_index[int(entry.tensorIndex)]

@@ -1,0 +1,65 @@
+"""Labelled clips with cross-validation folds, from any labelled layout ``preprocess`` reads: what ``train``,
+benchmarks and recipes iterate over."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audeep_edge.errors import DataError
+
+
+@dataclass(frozen=True)
+class LabelledClips:
+    """paths (N,), labels (N,) class index, names (C,) class names, folds (N,) 0..K-1, K ``num_folds``."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    names: list[str]
+    folds: np.ndarray
+    num_folds: int
+    layout: str
+
+
+def labelled_clips(data: Path, max_folds: int) -> LabelledClips:
+    """The labelled clips of ``data`` with their folds: the layout's own (class folders: up to ``max_folds`` that
+    keep the clips of one source recording together), else such folds made here.
+
+    Raises
+    ------
+    DataError : not a labelled layout, one class, a class with one clip, two folders that differ only in case.
+    """
+    from audeep_edge.dataset.parsers import ClassFolderParser, detect_parser
+    from audeep_edge.dataset.parsers.classfolder import source_id, stratified_group_folds
+
+    parser = detect_parser(data)
+    if parser.name == ClassFolderParser.name:
+        parser = ClassFolderParser(data, max_folds)
+    instances = [i for i in parser.parse() if i.label_nominal is not None]
+    if not instances:
+        raise DataError(f"{data}: no labelled clips; put each class's clips in a folder named after it "
+                        "(DIR/<label>/*.wav)")
+    counts = Counter(i.label_nominal for i in instances)
+    spellings = Counter(name.casefold() for name in counts)
+    clash = [name for name in counts if spellings[name.casefold()] > 1]
+    if clash:
+        raise DataError(f"{data}: classes {' and '.join(sorted(clash))} differ only in case; merge their folders")
+    if len(counts) < 2:
+        raise DataError(f"{data}: one class ({next(iter(counts))}); train needs clips of at least two classes, "
+                        "one folder each")
+    single = sorted(name for name, n in counts.items() if n < 2)
+    if single:
+        raise DataError(f"{data}: class {single[0]!r} has one clip; train needs at least two per class "
+                        "(eight or more give a useful accuracy)")
+    names = sorted(counts)
+    labels = np.asarray([names.index(i.label_nominal) for i in instances])
+    layout_folds = [i.cv_folds.index(1) if i.cv_folds.count(1) == 1 else -1 for i in instances]
+    if parser.num_folds >= 2 and min(layout_folds) >= 0:
+        num_folds, folds = parser.num_folds, layout_folds
+    else:
+        num_folds, folds = stratified_group_folds([i.label_nominal for i in instances],
+                                                  [source_id(i.path.stem) for i in instances], max_folds)
+    return LabelledClips([i.path for i in instances], labels, names, np.asarray(folds), num_folds, parser.name)

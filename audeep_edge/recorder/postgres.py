@@ -1,0 +1,81 @@
+"""PostgreSQL backend (psycopg 3, ``pip install 'audeep-edge[postgres]'``), for fleets whose history outgrows
+one machine's SQLite file or that several dashboards read."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Iterator
+
+from audeep_edge.errors import ConfigError
+from audeep_edge.recorder.store import TABLES, Store
+
+CONNECT_TIMEOUT_S = 10
+
+
+def redact(url: str) -> str:
+    """``url`` without its password."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+class PostgresStore(Store):
+    placeholder = "%s"
+    bucket_sql = "CAST(FLOOR((wall_time - %s) / %s) AS BIGINT)"
+
+    @classmethod
+    def connect(cls, url: str) -> "PostgresStore":
+        """Connect twice (writer, reader) to the database at ``url`` and create the tables when missing.
+
+        Raises
+        ------
+        ConfigError : psycopg is not installed, or the server refuses or cannot be reached.
+        """
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError("--db postgresql://… needs psycopg: pip install 'audeep-edge[postgres]'") from None
+        cls.errors = (psycopg.Error,)
+        try:
+            writer, reader = (psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                              for _ in range(2))
+            return cls(writer, reader, redact(url))
+        except psycopg.Error as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"--db {redact(url)}: {message}") from None
+
+    def schema(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS windows (device_id TEXT NOT NULL, wall_time DOUBLE PRECISION NOT NULL, "
+            "seq BIGINT NOT NULL, label TEXT, raw_label TEXT, confidence REAL, dbfs REAL, novelty REAL, "
+            "PRIMARY KEY (device_id, wall_time, seq))",
+            "CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, wall_time DOUBLE PRECISION NOT NULL, "
+            "type TEXT NOT NULL, seq BIGINT NOT NULL, label TEXT, payload TEXT NOT NULL, "
+            "PRIMARY KEY (device_id, wall_time, type, seq))",
+            "CREATE TABLE IF NOT EXISTS health (device_id TEXT NOT NULL, wall_time DOUBLE PRECISION NOT NULL, "
+            "payload TEXT NOT NULL, PRIMARY KEY (device_id, wall_time))",
+            "CREATE TABLE IF NOT EXISTS clips (device_id TEXT NOT NULL, clip_id TEXT NOT NULL, "
+            "wall_time DOUBLE PRECISION NOT NULL, duration_s DOUBLE PRECISION NOT NULL, reason TEXT NOT NULL, "
+            "label TEXT, score DOUBLE PRECISION, seq BIGINT NOT NULL, format TEXT NOT NULL, size INTEGER NOT NULL, "
+            "audio BYTEA NOT NULL, PRIMARY KEY (device_id, clip_id))",
+            "CREATE INDEX IF NOT EXISTS clips_by_time ON clips (device_id, wall_time)",
+            "CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, status TEXT, info TEXT, "
+            "last_seen DOUBLE PRECISION)",
+            "CREATE TABLE IF NOT EXISTS hours (device_id TEXT NOT NULL, hour DOUBLE PRECISION NOT NULL, "
+            "label TEXT NOT NULL, n INTEGER NOT NULL, novelty REAL, PRIMARY KEY (device_id, hour, label))",
+        ]
+
+    @contextmanager
+    def _transaction(self, conn) -> Iterator:
+        with conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def used_bytes(self) -> int:
+        names = ", ".join(f"'{table}'" for table in (*TABLES, "hours", "devices"))
+        return int(self._query(f"SELECT SUM(pg_total_relation_size(t::regclass)) FROM unnest(ARRAY[{names}]) AS t")[0][0])
+
+    def _reclaim(self) -> None:
+        # Plain VACUUM only marks the space reusable; FULL rewrites the tables (locking them meanwhile), so the
+        # size on disk shrinks and the next check does not trim again. Retention by size runs rarely.
+        with self._write_lock:
+            for table in (*TABLES, "hours"):
+                self._writer.execute(f"VACUUM FULL {table}")

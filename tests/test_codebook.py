@@ -1,0 +1,83 @@
+"""The codebook encoder: a corpus on disk, a codebook learned from it, the same embedding from numpy, Keras and
+the bundled default model on the device path, and a default that hears how loud a sound is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from audeep_edge.bundle import load_bundle
+from audeep_edge.commands.adapt import embed_audio
+from audeep_edge.features import FLOOR_DB, encoder_input, power_db
+from audeep_edge.pipeline.assemble import find_bundle
+from audeep_edge.training.codebook import Codebook, CodebookSettings, encoder_model, train_codebook
+from audeep_edge.training.corpus import Corpus, FrontendSpec, build_corpus, file_frames
+
+DATA = Path(__file__).parent / "data"
+CLIPS = sorted((DATA / "esc_mini").rglob("*.ogg"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    """The committed ESC clips plus a short tone, as an unlabelled corpus."""
+    root = tmp_path_factory.mktemp("corpus")
+    tone = root / "tone.wav"
+    t = np.arange(16000) / 16000
+    soundfile.write(tone, 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
+    build_corpus({"test clips (CC BY 3.0)": CLIPS, "tone": [tone]}, root / "c", workers=1)
+    return Corpus(root / "c")
+
+
+def test_corpus_keeps_every_file_frames_in_db(corpus: Corpus) -> None:
+    spec = FrontendSpec()
+    assert len(corpus.index["files"]) == len(CLIPS) + 1
+    first = corpus.window(0, 0, 10)
+    assert np.allclose(first, file_frames(CLIPS[0], spec)[:10].astype(np.float32))
+    batch = next(corpus.batches(3, 124, np.random.default_rng(0)))
+    assert batch.shape == (3, 124, 128) and batch.dtype == np.float32 and batch.min() >= FLOOR_DB
+    short = int(np.argmin(corpus.lengths))  # the 1 s tone: padded with the floor
+    assert np.all(corpus.window(short, 0, 124)[corpus.lengths[short]:] == FLOOR_DB)
+
+
+def test_codebook_numpy_and_keras_agree(corpus: Corpus) -> None:
+    settings = CodebookSettings(patch_frames=4, centroids=16, whitened=8, sample_windows=20, max_patches=2000,
+                                iterations=3, stat_windows=20)
+    codebook = train_codebook(corpus, settings)
+    assert codebook.kernel.shape == (4, 128, 16) and codebook.embedding_size == 2 * 16 + 2 * 128
+    windows = next(corpus.batches(4, 124, np.random.default_rng(1)))
+    reference = codebook.embed(windows)
+    keras_out = np.asarray(encoder_model(codebook, 124).predict(windows, verbose=0))
+    assert np.allclose(reference, keras_out, atol=1e-3)
+    quieter = codebook.embed(windows - 20.0)  # 20 dB quieter: the level part of the embedding moves
+    assert not np.allclose(reference[:, -256:], quieter[:, -256:])
+
+
+def test_codebook_round_trips_through_a_file(corpus: Corpus, tmp_path: Path) -> None:
+    codebook = train_codebook(corpus, CodebookSettings(patch_frames=2, centroids=8, whitened=4, sample_windows=10,
+                                                       max_patches=500, iterations=2, stat_windows=10))
+    codebook.save(tmp_path / "c.npz")
+    again = Codebook.load(tmp_path / "c.npz")
+    assert again.floor_db == codebook.floor_db and np.array_equal(again.kernel, codebook.kernel)
+
+
+def test_db_normalization_keeps_the_level() -> None:
+    power = np.full((4, 3), 1e-8)
+    assert np.allclose(encoder_input(power, "db"), -80.0) and np.allclose(power_db(100 * power), -60.0)
+    assert encoder_input(power, "audeep-minmax").max() == pytest.approx(0.0, abs=1e-6)  # flat: min-max to ~0
+    assert power_db(np.zeros((2, 2))).min() == FLOOR_DB
+
+
+def test_default_bundle_is_the_level_aware_codebook_encoder(tmp_path: Path) -> None:
+    bundle = find_bundle(None)
+    assert bundle.name == "general-dynamic" and bundle.normalization == "db" and bundle.embedding_size == 1280
+    samples, fs = soundfile.read(CLIPS[0])
+    loud, quiet = tmp_path / "loud.wav", tmp_path / "quiet.wav"
+    soundfile.write(loud, samples, fs)
+    soundfile.write(quiet, samples * 0.05, fs)  # -26 dB
+    default = embed_audio(bundle, files=[loud, quiet]).embeddings
+    esc10 = embed_audio(load_bundle(Path(bundle.path).parent / "esc10-dynamic.bundle"), files=[loud, quiet]).embeddings
+    assert np.abs(default[0] - default[1]).max() > 1.0  # standardised units: the level moved it
+    assert np.abs(esc10[0] - esc10[1]).max() < 0.1  # auDeep scales each window to 0 dB

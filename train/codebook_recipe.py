@@ -1,0 +1,149 @@
+"""Recipe of the default `general` bundles: a codebook encoder learned without labels from ~7.8 h of
+permissively licensed audio, a linear head on ESC-10, converted to dynamic / int8 / float32.
+
+Steps (times on the 2-core x86 CPU of docs/generalisation.md):
+
+    # 1. unlabelled corpus: Debian packages' sounds (see train/README.md for how to get them; ~3 min)
+    python train/codebook_recipe.py corpus --out runs/general/corpus \\
+        --source "0ad-data audio (CC BY-SA 3.0)=DIR" --source "megaglest-data (CC BY-SA 3.0)=DIR" ...
+    # 2. codebook (~1 min)
+    python train/codebook_recipe.py codebook --corpus runs/general/corpus --out runs/general/codebook.npz
+    # 3. head on a labelled ESC-layout set (folds 1-4; fold 5 measures it) and the bundles (~1 min each)
+    python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
+        --labelled ESC-10 --out audeep_edge/assets --name general --precision dynamic int8 float32
+
+Neither the evaluation sets of the transfer benchmark (ESC-10, spoken digits) nor any labelled data is in the
+corpus: the encoder never hears them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from audeep_edge.dataset.folds import labelled_clips
+from audeep_edge.features.normalize import FLOOR_DB
+from audeep_edge.training.codebook import Codebook, CodebookSettings, train_codebook
+from audeep_edge.training.corpus import Corpus, FrontendSpec, audio_files, build_corpus, file_frames
+
+log = logging.getLogger("codebook_recipe")
+HOP_FRAMES = 25  # 1 s between windows, as the bundles stream
+
+
+def clip_windows(frames: np.ndarray, window_frames: int) -> np.ndarray:
+    """(n, F) dB frames of a clip -> (W, T, F) windows every second, as the device cuts them (a clip shorter
+    than one window is padded with silence, as ``embed_audio`` pads the audio)."""
+    if len(frames) < window_frames:
+        pad = np.full((window_frames - len(frames), frames.shape[1]), FLOOR_DB, dtype=np.float32)
+        frames = np.vstack([frames.astype(np.float32), pad])
+    starts = range(0, len(frames) - window_frames + 1, HOP_FRAMES)
+    return np.stack([frames[s:s + window_frames] for s in starts]).astype(np.float32)
+
+
+def labelled_windows(root: Path, spec: FrontendSpec, window_frames: int):
+    """Windows (N, T, F), labels (N,), folds (N,) of a labelled data set with cross-validation folds."""
+    data = labelled_clips(root, max_folds=5)
+    windows, labels, folds = [], [], []
+    for path, label, fold in zip(data.paths, np.array(data.names)[data.labels], data.folds + 1):
+        w = clip_windows(file_frames(path, spec), window_frames)
+        windows.append(w)
+        labels += [label] * len(w)
+        folds += [fold] * len(w)
+    return np.concatenate(windows), np.array(labels), np.array(folds)
+
+
+def cmd_corpus(args: argparse.Namespace) -> None:
+    sources = {}
+    for item in args.source:
+        name, _, directory = item.rpartition("=")
+        if not name or not Path(directory).is_dir():
+            sys.exit(f"error: --source {item!r}: expected 'NAME (LICENCE)=DIRECTORY'")
+        sources[name] = audio_files([Path(directory)])
+    build_corpus(sources, args.out, workers=args.workers)
+
+
+def cmd_codebook(args: argparse.Namespace) -> None:
+    settings = CodebookSettings(patch_frames=args.patch_frames, centroids=args.centroids, whitened=args.whitened,
+                                seed=args.seed)
+    codebook = train_codebook(Corpus(args.corpus), settings)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    codebook.save(args.out)
+    args.out.with_suffix(".json").write_text(json.dumps(settings.__dict__, indent=1))
+
+
+def cmd_bundle(args: argparse.Namespace) -> None:
+    from audeep_edge.training.quantize.bundler import format_report
+    from audeep_edge.own_sounds.head import fit_head
+    from audeep_edge.training.quantize.codebook_bundle import build_bundle
+
+    codebook = Codebook.load(args.codebook)
+    corpus = Corpus(args.corpus)
+    spec = FrontendSpec(**corpus.index["frontend"])
+    windows, labels, folds = labelled_windows(args.labelled, spec, args.window_frames)
+    x = codebook.embed(windows)
+    names = sorted(set(labels))
+    y = np.array([names.index(label) for label in labels])
+    scores = []
+    for fold in np.unique(folds):
+        head = fit_head(x[folds != fold], y[folds != fold], len(names), args.c)
+        scores.append(np.mean(head.probabilities(x[folds == fold]).argmax(1) == y[folds == fold]))
+    print(f"linear head, {len(scores)}-fold CV on {args.labelled.name} windows: {100 * np.mean(scores):.2f} % "
+          f"(folds {', '.join(f'{100 * s:.1f}' for s in scores)})")
+    train, check = folds != args.eval_fold, folds == args.eval_fold
+    head = fit_head(x[train], y[train], len(names), args.c)
+    calibration = next(corpus.batches(args.calibration_windows, args.window_frames, np.random.default_rng(7)))
+    sources = sorted({f["source"] for f in corpus.index["files"]})
+    for precision in args.precision:
+        training = {"dataset": f"encoder: {corpus.index['frames'] * 0.04 / 3600:.2f} h unlabelled ("
+                               + "; ".join(sources) + f"); head: {args.labelled.name} folds != {args.eval_fold}",
+                    "license": args.license, "encoder": "codebook", "run": args.codebook.name,
+                    "head": f"linear (softmax regression, C={args.c:g})",
+                    "accuracy_data": f"{args.labelled.name} fold {args.eval_fold} ({int(check.sum())} windows)"}
+        report = build_bundle(codebook, head, names, spec=spec, window_frames=args.window_frames, precision=precision,
+                              calibration=calibration, check=windows[check], check_labels=labels[check],
+                              output=args.out / f"{args.name}-{precision}.bundle", name=f"{args.name}-{precision}",
+                              training=training)
+        print(format_report(report))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("corpus", help="frames of unlabelled audio folders into a memory-mapped corpus")
+    p.add_argument("--source", action="append", required=True, help="'NAME (LICENCE)=DIRECTORY' (repeatable)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(run=cmd_corpus)
+    p = sub.add_parser("codebook", help="learn the codebook encoder from a corpus")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--patch-frames", type=int, default=8)
+    p.add_argument("--centroids", type=int, default=512)
+    p.add_argument("--whitened", type=int, default=128)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(run=cmd_codebook)
+    p = sub.add_parser("bundle", help="fit a linear head on a labelled set and write bundles")
+    p.add_argument("--codebook", type=Path, required=True)
+    p.add_argument("--corpus", type=Path, required=True, help="the codebook's corpus (front end, int8 calibration)")
+    p.add_argument("--labelled", type=Path, required=True, help="labelled data set with folds (ESC layout)")
+    p.add_argument("--license", default="CC BY-SA 3.0 (encoder corpus); CC BY 3.0 (ESC-10 head)")
+    p.add_argument("--eval-fold", type=int, default=5)
+    p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the softmax regression")
+    p.add_argument("--window-frames", type=int, default=124)
+    p.add_argument("--calibration-windows", type=int, default=300)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--name", default="general")
+    p.add_argument("--precision", nargs="+", default=["dynamic"])
+    p.set_defaults(run=cmd_bundle)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
