@@ -162,7 +162,7 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                          f"{SCHEMA_VERSION}: upgrade audeep-edge or re-export the bundle")
     try:
         return _parse(directory, manifest, verify)
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, ConfigError) as exc:  # Overflow: int(1e999)
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise ModelError(f"{manifest_path} is malformed: {detail}; re-export the bundle") from None
 

@@ -46,6 +46,8 @@ NOVELTY_KEYS = ("novelty_threshold", "novelty_release", "novelty_min_duration") 
 MQTT_KEYS = ("protocol", "qos", "topic_prefix", "client_id", "keepalive", "ca_file", "cert_file", "key_file",
              "tls_insecure", "username", "password_file", "queue_max", "queue_dir", "homeassistant",
              "discovery_prefix")
+#: MQTT keys that only a connection uses (TLS files, credentials): not checked with ``--broker none``
+CONNECTION_KEYS = ("ca_file", "cert_file", "key_file", "tls_insecure", "username", "password_file")
 
 
 def _setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -186,7 +188,11 @@ class ListenConfig:
             raise ConfigError(f"--dashboard-url {self.dashboard_url!r}: expected http://host[:port]/...")
         if self.watch_labels is not None and (not self.watched or len(set(self.watched)) != len(self.watched)):
             raise ConfigError(f"--watch-labels {self.watch_labels!r}: expected distinct labels separated by commas")
-        self.mqtt_settings()  # MQTT values are checked even with --broker none: a profile may be reused
+        if self.broker == "none":  # a profile may be reused with a broker: check its values, not the connection's
+            MqttSettings(url="mqtt://127.0.0.1", **{k: v for k, v in self.mqtt_options().items()
+                                                     if k not in CONNECTION_KEYS})
+        else:
+            self.mqtt_settings()
 
     def mqtt_settings(self, url: str | None = None) -> MqttSettings:
         """The checked MQTT sink settings for ``url`` (default: ``--broker``, or the local default when that is

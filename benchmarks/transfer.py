@@ -82,11 +82,12 @@ def clip_means(windows: np.ndarray, groups: np.ndarray, num_clips: int) -> np.nd
 
 def mono(path: Path, fs: int) -> np.ndarray:
     """(n,) float64 mono samples of ``path`` at ``fs`` Hz."""
+    from audeep_edge.audio import mix
     from audeep_edge.audio.io import read_audio
     from audeep_edge.audio.resample import resample
 
     samples, rate = read_audio(path)
-    return resample(samples.mean(axis=1), rate, fs)
+    return resample(mix(samples, "MEAN"), rate, fs)
 
 
 def mel_stats(data: LabelledClips, fs: int = 22050, n_fft: int = 1024, bands: int = 64) -> np.ndarray:

@@ -99,3 +99,12 @@ def test_config_check_reports_what_listen_would_refuse_in_one_line(tmp_path):
     for i, (text, needle) in enumerate(checks):
         assert_one_error_line(run_cli("config", "check", write(tmp_path, text, f"check{i}.toml")), needle)
 
+
+
+def test_a_tls_profile_runs_with_broker_none(tmp_path):
+    """``--broker none`` checks the MQTT values but not the connection's: a profile's TLS settings (for an mqtts://
+    broker, files that may live only on the device) do not stop a run without a broker."""
+    from audeep_edge.config import ListenConfig
+
+    cfg = ListenConfig(bundle=TINY, broker="none", ca_file=tmp_path / "not-here.pem", tls_insecure=True)
+    assert cfg.broker == "none"

@@ -245,3 +245,17 @@ def test_a_poisoned_message_is_dropped_not_fatal():
     assert parse("kitchen", "window", b"[" * 100_000, 1.0) is None
     window = parse("kitchen", "window", b'{"label": "Rain", "smoothed_label": "Dog", "top_k": 7}', 1.0)
     assert (window.label, window.confidence) == ("Dog", None)
+
+
+def test_nesting_near_the_parsers_limit_never_raises():
+    """Near Python's recursion limit json.loads may accept what json.dumps refuses (it depends on the stack in use):
+    either way parse gives a record whose stored payload reads back, or drops the message."""
+    import json
+
+    from audeep_edge.recorder.records import parse
+
+    for depth in range(900, 1001, 5):
+        nested = b'{"schema_version": 1, "a": ' + b"[" * depth + b"]" * depth + b"}"
+        record = parse("kitchen", "health", nested, 1.0)
+        assert record is None or json.loads(record.payload)["schema_version"] == 1
+    assert parse("kitchen", "health", b'{"schema_version": 1, "rtf": 0.01}', 1.0).payload == '{"schema_version":1,"rtf":0.01}'

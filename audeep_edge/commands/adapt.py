@@ -140,6 +140,7 @@ def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | Non
         max_windows = 1 + int((seconds * g.fs - window_samples) // (step * g.hop))
         log.info("recording %.1f s from %s ...", seconds, sources[0].name)
     encoder = Encoder(bundle.model_path, threads=threads, delegate=delegate)
+    bundle.check_model(encoder)
     fe = bundle.frontend
     started, collector, groups, audio = time.perf_counter(), _Collector(), [], 0.0
     for index, source in enumerate(sources):

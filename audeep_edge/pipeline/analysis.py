@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audeep_edge.audio import level_dbfs
+from audeep_edge.bundle import NORMALIZATION
 from audeep_edge.encoder import Encoder
 from audeep_edge.features import encoder_input
 from audeep_edge.head import make_smoother, top_k
@@ -65,7 +66,7 @@ class WindowAnalyzer:
     def __init__(self, encoder: Encoder, labels: list[str], *, clip_below: float | None, clip_above: float | None,
                  device_id: str, top_k: int = 3, smoothing: str = "majority", smoothing_windows: int = 5,
                  embeddings: str = "off", embedding_encoding: str = "base64",
-                 adaptation: Adaptation | None = None, normalization: str = "audeep-minmax") -> None:
+                 adaptation: Adaptation | None = None, normalization: str = NORMALIZATION) -> None:
         self.encoder, self.labels = encoder, labels
         self.clip_below, self.clip_above, self.normalization = clip_below, clip_above, normalization
         self.device_id, self.top_k = device_id, top_k

@@ -147,7 +147,11 @@ class Recorder:
             return
         rest = message.topic[len(self._prefix):] if message.topic.startswith(self._prefix) else ""
         device_id, _, kind = rest.partition("/")
-        record = parse(device_id, kind, message.payload, time.time())
+        try:
+            record = parse(device_id, kind, message.payload, time.time())
+        except Exception:  # noqa: BLE001 - an escape here would leave the message unacknowledged, redelivered forever
+            log.debug("parsing a message on %s failed", message.topic, exc_info=True)
+            record = None
         with self._lock:
             self._counts["received"] += 1
             epoch = self._epoch

@@ -118,12 +118,14 @@ def parse(device_id: str, kind: str, payload: bytes, rx: float) -> Record | None
         return None if status is None else DeviceUpdate(device_id, rx, status=status)
     try:
         data = json.loads(payload, parse_constant=_reject)
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
+        # stored compact; json.dumps gives up on nesting that json.loads still accepts (~1000 levels)
+        text = _json(data) if kind in ("info", "health", "event") else ""
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested deeper than Python handles
         return None
     if not isinstance(data, dict) or data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         return None
     if kind == "info":
-        return DeviceUpdate(device_id, rx, info=_json(data))
+        return DeviceUpdate(device_id, rx, info=text)
     wall_time = number(data.get("wall_time"))
     wall_time = rx if wall_time is None else wall_time
     seq = data.get("seq")
@@ -136,12 +138,12 @@ def parse(device_id: str, kind: str, payload: bytes, rx: float) -> Record | None
         return Window(device_id, wall_time, seq, label, raw, confidence, number(data.get("dbfs")),
                       number(data.get("novelty")))
     if kind == "health":
-        return Health(device_id, wall_time, _json(data))
+        return Health(device_id, wall_time, text)
     if kind == "event":
         event_type, label = data.get("type"), data.get("label")
         if not (isinstance(event_type, str) and 0 < len(event_type) <= MAX_TEXT and _text(label)):
             return None
-        return Event(device_id, wall_time, event_type, seq, label, _json(data))
+        return Event(device_id, wall_time, event_type, seq, label, text)
     return _clip(device_id, data, wall_time, seq)
 
 

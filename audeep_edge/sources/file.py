@@ -90,4 +90,3 @@ class FileSource:
             log.warning("--file %s: %.2f s of its %.2f s could not be decoded (corrupt data); audio_time after the "
                         "damage runs early by up to that much", self.path, (self.frames - read) / self.sample_rate,
                         self.duration)
-

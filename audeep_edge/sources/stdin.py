@@ -13,9 +13,9 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from audeep_edge.errors import AudioError
+from audeep_edge.sources.base import AudioBlock
 
 log = logging.getLogger(__name__)
-from audeep_edge.sources.base import AudioBlock
 
 STDIN_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 _S16_SCALE = 1.0 / 32768.0
@@ -102,6 +102,6 @@ class StdinSource:
         if self.format == "s16le":
             return (x * _S16_SCALE).astype(np.float32)
         if not np.all(np.isfinite(x)) or np.abs(x).max() > _F32_LIMIT:
-            raise AudioError(f"--stdin: the data is not f32le audio in [-1, 1] (NaN/inf or huge values); "
+            raise AudioError("--stdin: the data is not f32le audio in [-1, 1] (NaN/inf or huge values); "
                              "check --format (s16le for arecord's default S16_LE) and --channels")
         return x.astype(np.float32)
