@@ -21,7 +21,7 @@ Data layout: any labelled layout ``preprocess`` reads with cross-validation fold
 fold F) or class folders (``DIR/<class>/*.wav``, stratified folds keeping one recording's clips together).
 
     .venv/bin/python benchmarks/transfer.py --data DIR --bundle audeep_edge/assets/esc10-dynamic.bundle \\
-        [--bundle OTHER.bundle] [--birdnet BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite] [--cache DIR] [--markdown]
+        [--bundle OTHER.bundle] [--birdnet BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite] [--cache DIR]
 """
 
 from __future__ import annotations

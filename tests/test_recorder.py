@@ -259,3 +259,18 @@ def test_nesting_near_the_parsers_limit_never_raises():
         record = parse("kitchen", "health", nested, 1.0)
         assert record is None or json.loads(record.payload)["schema_version"] == 1
     assert parse("kitchen", "health", b'{"schema_version": 1, "rtf": 0.01}', 1.0).payload == '{"schema_version":1,"rtf":0.01}'
+
+
+def test_a_type_filter_fills_the_limit_with_events_of_that_type(db_url):
+    """Asking for one event type returns up to ``limit`` of them, however many newer events of other types exist."""
+    from audeep_edge.recorder.records import Event
+
+    store = open_store(db_url)
+    t0 = 1_700_000_000.0
+    novel = [Event("den", t0 + i, "novel", i, None, '{"type":"novel"}') for i in range(5)]
+    changes = [Event("den", t0 + 100 + i, "label_change", 100 + i, "Rain", '{"type":"label_change"}')
+               for i in range(50)]
+    store.write([*novel, *changes])
+    found = store.events(t0, t0 + 1000, types=("novel",), limit=5)
+    assert [e["seq"] for e in found] == [4, 3, 2, 1, 0]
+    assert store.events(t0, t0 + 1000, types=("clip",)) == []

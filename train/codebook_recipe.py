@@ -32,25 +32,32 @@ from audeep_edge.training.codebook import Codebook, CodebookSettings, train_code
 from audeep_edge.training.corpus import Corpus, FrontendSpec, audio_files, build_corpus, file_frames
 
 log = logging.getLogger("codebook_recipe")
-HOP_FRAMES = 25  # 1 s between windows, as the bundles stream
+HOP_SECONDS = 1.0  # between windows, as the bundles stream
 
 
-def clip_windows(frames: np.ndarray, window_frames: int) -> np.ndarray:
-    """(n, F) dB frames of a clip -> (W, T, F) windows every second, as the device cuts them (a clip shorter
-    than one window is padded with silence, as ``embed_audio`` pads the audio)."""
+def clip_windows(frames: np.ndarray, window_frames: int, hop: int) -> np.ndarray:
+    """(n, F) dB frames of a clip -> (W, T, F) windows every ``hop`` frames. A clip shorter than one window is
+    padded at its end with floor frames; the device (``embed_audio``) zero-pads the audio, centred, instead, which
+    differs only for clips shorter than a window (none in ESC-10)."""
     if len(frames) < window_frames:
         pad = np.full((window_frames - len(frames), frames.shape[1]), FLOOR_DB, dtype=np.float32)
         frames = np.vstack([frames.astype(np.float32), pad])
-    starts = range(0, len(frames) - window_frames + 1, HOP_FRAMES)
+    starts = range(0, len(frames) - window_frames + 1, hop)
     return np.stack([frames[s:s + window_frames] for s in starts]).astype(np.float32)
 
 
 def labelled_windows(root: Path, spec: FrontendSpec, window_frames: int):
     """Windows (N, T, F), labels (N,), folds (N,) of a labelled data set with cross-validation folds."""
+    from audeep_edge.features.config import FrontendConfig
+    from audeep_edge.pipeline.assemble import hop_frames
+
+    geometry = FrontendConfig(window_width=spec.window_width, window_overlap=spec.window_overlap,
+                              sample_rate=spec.sample_rate).geometry(spec.sample_rate)
+    hop = hop_frames(geometry, HOP_SECONDS)
     data = labelled_clips(root, max_folds=5)
     windows, labels, folds = [], [], []
     for path, label, fold in zip(data.paths, np.array(data.names)[data.labels], data.folds + 1):
-        w = clip_windows(file_frames(path, spec), window_frames)
+        w = clip_windows(file_frames(path, spec), window_frames, hop)
         windows.append(w)
         labels += [label] * len(w)
         folds += [fold] * len(w)
@@ -99,7 +106,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     calibration = next(corpus.batches(args.calibration_windows, args.window_frames, np.random.default_rng(7)))
     sources = sorted({f["source"] for f in corpus.index["files"]})
     for precision in args.precision:
-        training = {"dataset": f"encoder: {corpus.index['frames'] * 0.04 / 3600:.2f} h unlabelled ("
+        training = {"dataset": f"encoder: {corpus.hours:.2f} h unlabelled ("
                                + "; ".join(sources) + f"); head: {args.labelled.name} folds != {args.eval_fold}",
                     "license": args.license, "encoder": "codebook", "run": args.codebook.name,
                     "head": f"linear (softmax regression, C={args.c:g})",

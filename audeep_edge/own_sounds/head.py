@@ -3,7 +3,8 @@
 that the head is one FULLY_CONNECTED + SOFTMAX on the raw embedding. numpy and scipy only.
 
 Few clips per class and a pretrained encoder: a linear model is what such data can support (the transfer
-benchmark, ``benchmarks/transfer.py``, scores bundles the same way).
+benchmark, ``benchmarks/transfer.py``, scores bundles with a linear model too: scikit-learn's, unweighted, on clip
+means).
 """
 
 from __future__ import annotations

@@ -226,8 +226,13 @@ class Store:
             return sql, params
 
         sql, params = match("wall_time")
-        events = self._query(f"SELECT device_id, wall_time, type, seq, label, payload FROM events WHERE 1 = 1{sql} "
-                             "ORDER BY wall_time DESC LIMIT ?", (*params, limit))
+        event_types = [t for t in types if t != "clip"]
+        if types and not event_types:
+            events = []
+        else:  # the types filter goes into the query, so that LIMIT counts only wanted events
+            only = f" AND type IN ({', '.join('?' * len(event_types))})" if event_types else ""
+            events = self._query(f"SELECT device_id, wall_time, type, seq, label, payload FROM events WHERE 1 = 1"
+                                 f"{sql}{only} ORDER BY wall_time DESC LIMIT ?", (*params, *event_types, limit))
         clips = self._query("SELECT device_id, clip_id, wall_time, duration_s, reason, label, score, seq, format, "
                             f"size FROM clips WHERE 1 = 1{sql} ORDER BY wall_time DESC LIMIT ?", (*params, limit))
         clip_of = {}

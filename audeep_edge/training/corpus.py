@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 FRAMES_FILE = "frames.f16"
 INDEX_FILE = "index.json"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,10 @@ def _frames_or_none(job: tuple[Path, FrontendSpec]) -> tuple[Path, np.ndarray | 
 
 
 def audio_files(roots: list[Path]) -> list[Path]:
-    """Every WAV/FLAC/OGG file under ``roots``, sorted."""
-    return sorted(p for root in roots for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    """Every audio file under ``roots`` (the formats ``preprocess`` reads), sorted per root."""
+    from audeep_edge.dataset.parsers.base import audio_files as folder_audio
+
+    return [p for root in roots for p in folder_audio(root, recursive=True)]
 
 
 def build_corpus(sources: dict[str, list[Path]], out: Path, spec: FrontendSpec = FrontendSpec(),
@@ -107,6 +108,12 @@ class Corpus:
                                 shape=(self.index["frames"], bands))
         self.starts = np.array([f["start"] for f in self.index["files"]])
         self.lengths = np.array([f["frames"] for f in self.index["files"]])
+
+    @property
+    def hours(self) -> float:
+        """Audio the corpus holds, in hours of frame hops."""
+        fe = self.index["frontend"]
+        return self.index["frames"] * (fe["window_width"] - fe["window_overlap"]) / 3600
 
     def window(self, file: int, offset: int, length: int) -> np.ndarray:
         """(length, bands) float32 frames of one file from ``offset``; a short file is padded with the floor."""
