@@ -106,9 +106,11 @@
       return tick;
     }));
     // A label that would stick out of the chart is dropped rather than squeezed against its neighbour.
+    const right = Math.min(w, canvas.getBoundingClientRect().width);   // clientWidth rounds too
     for (const tick of [...axis.children]) {
-      const half = tick.offsetWidth / 2, left = parseFloat(tick.style.left);
-      if (left - half < 0 || left + half > w) tick.remove();
+      // the rendered width, fractional: offsetWidth rounds, and a label 0.04 px wider than that sticks out
+      const half = tick.getBoundingClientRect().width / 2, left = parseFloat(tick.style.left);
+      if (left - half < 0 || left + half > right) tick.remove();
     }
   }
 
