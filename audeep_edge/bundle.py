@@ -2,7 +2,7 @@
 it (:meth:`Bundle.check_model`) and front-end compatibility.
 
 A bundle is a directory ``NAME.bundle/`` holding ``model.tflite``, ``bundle.json`` and optional extras
-(``parity.json``, ``head.npz``, ``baseline.npz``); see docs/design.md. This module imports neither
+(``parity.json``, ``enrolled.npz``, ``baseline.npz``); see docs/design.md. This module imports neither
 TensorFlow nor Keras: ``audeep-edge quantize`` writes bundles through :func:`write_manifest`, devices read
 them through :func:`load_bundle`.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from audeep_edge import __version__
 from audeep_edge.errors import ConfigError, ModelError
-from audeep_edge.features import NORMALIZATIONS, FrameGeometry, FrontendConfig
+from audeep_edge.features import NORMALIZATIONS, FrameGeometry, FrontendConfig, WindowFraming
 
 if TYPE_CHECKING:
     from audeep_edge.encoder import Encoder
@@ -50,33 +50,27 @@ def sha256_of(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Bundle:
-    """A verified bundle.
+class Bundle(WindowFraming):
+    """A verified bundle: its window framing (``frontend`` with ``sample_rate`` always set, as the device resamples
+    to it; the exact ``geometry`` the model was trained on; ``window_frames`` T; the streaming ``hop_seconds``;
+    ``window_samples`` and ``window_seconds``) and its model.
 
     Attributes
     ----------
     path : bundle directory.
     manifest : the parsed ``bundle.json``.
     model_path : the ``.tflite`` file (hash checked by :func:`load_bundle`).
-    frontend : front-end settings to run with (``sample_rate`` always set: the device resamples to it).
-    geometry : the exact STFT framing the model was trained on (n_fft and hop in samples).
-    window_frames : T, spectrogram frames per encoder input window.
     labels : class names in probability order; empty when no classifier head is attached.
     embedding_size : D, length of the ``embedding`` output.
     precision : one of :data:`PRECISIONS`.
-    hop_seconds : default stride between windows when streaming, in seconds.
     """
 
     path: Path
     manifest: dict
     model_path: Path
-    frontend: FrontendConfig
-    geometry: FrameGeometry
-    window_frames: int
     labels: list[str]
     embedding_size: int
     precision: str
-    hop_seconds: float
 
     @property
     def name(self) -> str:
@@ -91,12 +85,6 @@ class Bundle:
     def input_shape(self) -> tuple[int, int, int]:
         """(1, T, F) of the ``spectrogram`` input."""
         return tuple(self.manifest["input"]["shape"])
-
-    @property
-    def window_seconds(self) -> float:
-        """Audio covered by one input window, in seconds."""
-        g = self.geometry
-        return ((self.window_frames - 1) * g.hop + g.n_fft) / g.fs
 
     def check_model(self, encoder: Encoder) -> None:
         """Raise ModelError unless the loaded model has the input shape, embedding size and number of classes

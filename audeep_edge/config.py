@@ -14,11 +14,16 @@ in front::
 
 Unknown keys are errors; flags given on the command line override the file. ``audeep-edge config check FILE``
 validates a file without starting anything.
+
+Why one module of ~360 lines: the ~50 settings are the only home of defaults, help texts and bounds, and
+the flag names, the file loader and ``check_value`` are all derived from the same ``fields(ListenConfig)``;
+split apart, each half would have to repeat the other's table.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import socket
 import tomllib
@@ -32,8 +37,8 @@ from audeep_edge.encoder.interpreter import DELEGATES
 from audeep_edge.errors import ConfigError
 from audeep_edge.head.novelty import NoveltyConfig
 from audeep_edge.head.smoothing import SMOOTHING_MODES
+from audeep_edge.mqtt.settings import MqttSettings, check_device_id
 from audeep_edge.pipeline.analysis import EMBEDDING_DTYPES, EMBEDDING_ENCODINGS
-from audeep_edge.sinks.mqtt import MqttSettings, check_device_id
 from audeep_edge.sources.stdin import STDIN_FORMATS
 
 SOURCES = ("mic", "file", "stdin")
@@ -42,7 +47,7 @@ SOURCE_SPECIFIC = {"realtime": ("file",), "device": ("mic",), "queue_blocks": ("
 GROUPS = {"mic": "Source", "bundle": "Model", "top_k": "Output", "broker": "Sinks", "dashboard": "Dashboard",
           "watch_labels": "Events and clips"}
 NOVELTY_KEYS = ("novelty_threshold", "novelty_release", "novelty_min_duration")  # -> head.novelty.NoveltyConfig
-# Keys handed to the MQTT sink's MqttSettings, which owns their defaults and checks.
+# Keys handed to MqttSettings (audeep_edge.mqtt.settings), which owns their defaults and checks.
 MQTT_KEYS = ("protocol", "qos", "topic_prefix", "client_id", "keepalive", "ca_file", "cert_file", "key_file",
              "tls_insecure", "username", "password_file", "queue_max", "queue_dir", "homeassistant",
              "discovery_prefix")
@@ -153,6 +158,9 @@ class ListenConfig:
     dashboard_host: str = _setting("127.0.0.1", "Dashboard address; anything but loopback needs --dashboard-token.")
     dashboard_port: int = _setting(8080, "Dashboard TCP port (0: a free one).", low=0, high=65535)
     dashboard_token: str | None = _setting(None, "Secret every dashboard request must carry.")
+    dashboard_db: str | None = _setting(None, "History the dashboard records and shows: a file, sqlite:///path or "
+                                        "postgresql://... (default: $XDG_DATA_HOME/audeep-edge/history.sqlite); "
+                                        "'none': live view only.")
     dashboard_url: str | None = _setting(None, "Dashboard address shown as the device's link in Home Assistant "
                                          "(default: the one --dashboard serves).")
     # -- events and clips
@@ -188,6 +196,10 @@ class ListenConfig:
             raise ConfigError(f"--dashboard-url {self.dashboard_url!r}: expected http://host[:port]/...")
         if self.watch_labels is not None and (not self.watched or len(set(self.watched)) != len(self.watched)):
             raise ConfigError(f"--watch-labels {self.watch_labels!r}: expected distinct labels separated by commas")
+        if self.watched and self.top_k < (needed := watch_top_k(self.watch_min_score)):
+            raise ConfigError(f"--watch-min-score {self.watch_min_score} needs --top-k {needed} or more: a watched "
+                              f"label is read from the window's top_k, and with --top-k {self.top_k} one that "
+                              f"reaches {self.watch_min_score} may not be listed")
         if self.broker == "none":  # a profile may be reused with a broker: check its values, not the connection's
             MqttSettings(url="mqtt://127.0.0.1", **{k: v for k, v in self.mqtt_options().items()
                                                      if k not in CONNECTION_KEYS})
@@ -210,14 +222,21 @@ class ListenConfig:
         """``--watch-labels`` as a tuple of labels (empty when unset)."""
         return tuple(label.strip() for label in (self.watch_labels or "").split(",") if label.strip())
 
-    def novelty_options(self) -> dict[str, Any]:
-        """The novelty keys that were set, as ``NoveltyConfig`` keyword arguments (its defaults fill the rest)."""
-        return {name.removeprefix("novelty_"): getattr(self, name) for name in NOVELTY_KEYS
-                if getattr(self, name) is not None}
+    def novelty(self) -> NoveltyConfig:
+        """The novelty keys that were set, ``NoveltyConfig``'s defaults for the rest (ConfigError: a release above
+        the threshold)."""
+        return NoveltyConfig(**{name.removeprefix("novelty_"): getattr(self, name) for name in NOVELTY_KEYS
+                                if getattr(self, name) is not None})
 
     def mqtt_options(self) -> dict[str, Any]:
         """The MQTT keys that were set, as ``MqttSettings`` keyword arguments (its defaults fill the rest)."""
         return {name: getattr(self, name) for name in MQTT_KEYS if getattr(self, name) is not None}
+
+
+def watch_top_k(min_score: float) -> int:
+    """The smallest ``top_k`` that lists every label of probability >= ``min_score``: the labels ranked above
+    one hold more than ``min_score`` each and less than ``1 - min_score`` together."""
+    return max(1, math.ceil((1.0 - min_score) / min_score - 1e-9))
 
 
 def flag(name: str) -> str:

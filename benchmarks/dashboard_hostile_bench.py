@@ -43,7 +43,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVE = ("import sys, threading\n"
          "from audeep_edge.dashboard import DashboardServer\n"
-         "server = DashboardServer(sys.argv[1], port=0)\n"
+         "from audeep_edge.mqtt.settings import MqttSettings\n"
+         "server = DashboardServer(MqttSettings(url=sys.argv[1]), port=0)\n"
          "print(server.start(), flush=True)\n"
          "threading.Event().wait()\n")
 

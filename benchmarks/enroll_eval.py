@@ -17,7 +17,8 @@ Timing: the enrolment fit alone (``Enrollment.add`` + ``head`` with a 300-window
 with ``--bundle``, embedding + fit of 30 s of audio (six ESC-10 clips of one class).
 
     .venv/bin/python benchmarks/enroll_eval.py --representations runs/esc10-60/representations.nc
-    .venv/bin/python benchmarks/enroll_eval.py --bundle audeep_edge/assets/esc10-int8.bundle --cache /tmp/e.npz
+    .venv/bin/python benchmarks/enroll_eval.py --bundle audeep_edge/assets/esc10-int8.bundle --esc10 ESC-10 \\
+        --cache /tmp/e.npz
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def time_embed_and_fit(bundle_dir: Path, esc10: Path, repeats: int = 3) -> tuple
 
     from audeep_edge.audio import read_audio
     from audeep_edge.bundle import load_bundle
-    from audeep_edge.commands.adapt import embed_audio
+    from audeep_edge.pipeline.embed import embed_audio
 
     bundle = load_bundle(bundle_dir)
     clips = sorted(next(d for d in sorted(esc10.iterdir()) if d.is_dir()).glob("*.ogg"))[:6]

@@ -4,8 +4,9 @@ Two sources, same result (one embedding per window, its class and its fold 1-5):
 
 * ``--representations runs/esc10-60/representations.nc``: an auDeep-compatible file written by
   ``audeep-edge t-rae generate`` (needs the train extra to read netCDF);
-* ``--bundle B --esc10 /work/shared/data/esc10``: every clip streamed through the bundle's model exactly as on
-  the device (``audeep-edge enroll`` and ``baseline fit`` use the same path); cached in ``--cache`` (.npz).
+* ``--bundle B --esc10 ESC-10``: every clip of the ESC-10 directory (``NNN - Class/F-ID-T.ogg``, required with
+  ``--bundle``) streamed through the bundle's model exactly as on the device (``audeep-edge enroll`` and
+  ``baseline fit`` use the same path); cached in ``--cache`` (.npz).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-ESC10 = Path("/work/shared/data/esc10")
 FOLD = re.compile(r"^([1-5])-")
 
 
@@ -49,16 +49,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("embeddings (one of)")
     group.add_argument("--representations", type=Path, help="auDeep representations .nc of ESC-10")
     group.add_argument("--bundle", type=Path, help="model bundle: stream the ESC-10 clips through it")
-    parser.add_argument("--esc10", type=Path, default=ESC10, help="ESC-10 directory (with --bundle)")
+    parser.add_argument("--esc10", type=Path, metavar="DIR",
+                        help="ESC-10 directory ('NNN - Class/F-ID-T.ogg'); required with --bundle")
     parser.add_argument("--cache", type=Path, help="with --bundle: .npz to store/reuse the embeddings")
+
+
+def fail(message: str) -> NoReturn:
+    """One ``error:`` line on stderr, exit status 2 (as the CLI and argparse)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def load(args: argparse.Namespace) -> Embeddings:
     if args.representations is not None:
         return from_representations(args.representations)
     if args.bundle is not None:
+        if args.esc10 is None:
+            fail("--bundle needs --esc10 DIR, the ESC-10 directory whose clips it embeds")
+        if not args.esc10.is_dir():
+            fail(f"--esc10 {args.esc10}: not a directory")
         return from_bundle(args.bundle, args.esc10, args.cache)
-    sys.exit("pass --representations FILE.nc or --bundle DIR (see --help)")
+    fail("pass --representations FILE.nc or --bundle DIR --esc10 DIR (see --help)")
 
 
 def _fold(name: str) -> int:
@@ -90,11 +101,11 @@ def from_bundle(bundle_dir: Path, esc10: Path, cache: Path | None) -> Embeddings
         if str(data["sha256"]) == bundle.manifest["sha256"]:
             return Embeddings(x=data["x"], labels=data["labels"], folds=data["folds"], clips=data["clips"],
                               source=f"{bundle_dir} (cached in {cache})")
-    from audeep_edge.commands.adapt import embed_audio
+    from audeep_edge.pipeline.embed import embed_audio
 
     clips = sorted(p for d in sorted(esc10.iterdir()) if d.is_dir() for p in sorted(d.glob("*.ogg")))
     if not clips:
-        raise SystemExit(f"{esc10}: no ESC clips ('NNN - Class/F-ID-T.ogg')")
+        fail(f"--esc10 {esc10}: no ESC clips ('NNN - Class/F-ID-T.ogg')")
     started = time.perf_counter()
     audio = embed_audio(bundle, files=clips)
     print(f"embedded {len(clips)} clips ({len(audio.embeddings)} windows) in {time.perf_counter() - started:.1f} s",

@@ -9,7 +9,7 @@ event threshold.
 
     .venv/bin/python benchmarks/novelty_eval.py --representations runs/esc10-60/representations.nc
     .venv/bin/python benchmarks/novelty_eval.py --bundle audeep_edge/assets/esc10-int8.bundle \\
-        --cache /tmp/esc10-int8.npz
+        --esc10 ESC-10 --cache /tmp/esc10-int8.npz
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import esc10_embeddings  # noqa: E402
 
-from audeep_edge.head.novelty import NoveltyConfig, fit_baseline  # noqa: E402
+from audeep_edge.head.baseline_fit import fit_baseline  # noqa: E402
+from audeep_edge.head.novelty import NoveltyConfig  # noqa: E402
 
 #: name -> fit_baseline keyword arguments
 MODELS = {

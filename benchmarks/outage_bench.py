@@ -4,8 +4,8 @@ A real mosquitto (persistence on) and a subscriber with a persistent session; ``
 --realtime --max-windows N`` streams the bundled demo audio (looped) through the default bundle (1 s hop).
 After ``--stop-after`` windows the broker stops for ``--outage`` seconds, then comes back; the stream ends
 by itself. Reports how many distinct windows the subscriber got, how soon after the broker's return delivery
-resumed, and listen's exit status and error line. ``--reconnect-max`` patches the MQTT sink's back-off cap in
-the listen process to compare with another value (30 s was the cap before issue 17).
+resumed, and listen's exit status and error line. ``--reconnect-max`` patches the back-off cap of the MQTT
+client factory in the listen process to compare with another value (30 s was the cap before issue 17).
 
     .venv/bin/python benchmarks/outage_bench.py                          # 60 windows, 30 s outage
     .venv/bin/python benchmarks/outage_bench.py --reconnect-max 30       # the old back-off cap
@@ -34,13 +34,8 @@ DEMO = ROOT / "audeep_edge" / "assets" / "demo-scenes.ogg"
 LISTEN = ("import sys\n"
           "cap = float(sys.argv.pop(1))\n"
           "if cap:\n"
-          "    import audeep_edge.sinks.mqtt as sink\n"
-          "    sink.RECONNECT_MAX_S = cap\n"
-          "    try:\n"
-          "        import audeep_edge.mqtt.client as client\n"
-          "        client.RECONNECT_MAX_S = cap\n"
-          "    except ImportError:\n"
-          "        pass\n"
+          "    import audeep_edge.mqtt.client as client\n"
+          "    client.RECONNECT_MAX_S = cap\n"
           "from audeep_edge.cli import main\n"
           "main()\n")
 

@@ -6,7 +6,7 @@ auDeep computes it) with numpy's default BLAS threads and with one BLAS thread (
 then ``preprocess`` with 1 job and with 2 jobs. Prints medians and ratios, and the largest
 difference between our features and the baseline's.
 
-    .venv/bin/python benchmarks/preprocess_bench.py [--basedir ../shared/data/esc10] [--repeats 3] [--limit N]
+    .venv/bin/python benchmarks/preprocess_bench.py --basedir ESC-10 [--repeats 3] [--limit N]
 """
 
 from __future__ import annotations
@@ -47,10 +47,12 @@ def naive_features(path: Path, banks: dict) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--basedir", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/esc10")
+    ap.add_argument("--basedir", type=Path, required=True, metavar="DIR", help="the ESC-10 directory")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="only the first N files (quick check)")
     args = ap.parse_args()
+    if not args.basedir.is_dir():
+        ap.error(f"--basedir {args.basedir}: not a directory")
 
     parser = get_parser(None, args.basedir)
     instances = parser.parse()[: args.limit]

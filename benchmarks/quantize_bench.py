@@ -8,8 +8,8 @@ Two modes:
     python benchmarks/quantize_bench.py --run runs/esc10/runs/esc-10-0.08-0.04-128-60 \\
         --spectrograms runs/esc10/spectrograms/esc-10-0.08-0.04-128-60.nc --out /tmp/qbench/esc10
     # no run: a randomly initialised 2x256 GRU t-RAE encoder (bidirectional decoder, D=1024) at 124 x 128,
-    # calibrated and compared on real ESC-10 windows from ../shared/data/esc10 (size, latency, cosine):
-    python benchmarks/quantize_bench.py --out /tmp/qbench/random
+    # calibrated and compared on real ESC-10 windows from --esc10 (size, latency, cosine):
+    python benchmarks/quantize_bench.py --esc10 ESC-10 --out /tmp/qbench/random
 
 Latency: median and p99 of one window through the runtime's ``Encoder`` (ai-edge-litert) with ``--delegate``
 auto at 1 and 2 threads, and xnnpack and none at 1 thread; all models are timed round-robin in one loop, so
@@ -30,7 +30,6 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "float16", "dynamic", "int8", "edgetpu")
-ESC10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc10"
 #: (column, threads, delegate) of the runtime's Encoder: ``auto`` is what `listen` uses by default (LiteRT's
 #: CompiledModel with a shared weight cache where ``shares_packed_weights``, the classic interpreter otherwise).
 LATENCY_SETTINGS = (("1 thr auto", 1, "auto"), ("2 thr auto", 2, "auto"), ("1 thr xnnpack", 1, "xnnpack"),
@@ -65,16 +64,17 @@ def latencies_ms(models: dict[str, bytes], repeats: int) -> dict[str, dict[str, 
     return result
 
 
-def esc10_windows(count: int) -> np.ndarray:
+def esc10_windows(esc10: Path, count: int) -> np.ndarray:
     """ESC-10 clips through the recipe's front end (0.08 s / 0.04 s, 128 mel, -60 dB, 5 s): (count, 124, 128)."""
     from audeep_edge.audio import read_audio
     from audeep_edge.features import FrontendConfig, extract
 
     cfg = FrontendConfig(window_width=0.08, window_overlap=0.04, mel_bands=128, clip_below=-60, fixed_length=5.0,
                          center_fixed=True)
-    files = sorted(ESC10.rglob("*.ogg"))
+    files = sorted(esc10.rglob("*.ogg"))
     if not files:
-        sys.exit(f"no ESC-10 clips under {ESC10}")
+        print(f"error: --esc10 {esc10}: no ESC-10 clips (*.ogg)", file=sys.stderr)
+        sys.exit(2)
     chosen = np.random.default_rng(0).permutation(len(files))[:count]
     return np.stack([extract(*read_audio(files[i]), cfg).chunks[0] for i in chosen])
 
@@ -101,7 +101,7 @@ def flatbuffer_stats(model: bytes) -> dict[str, int]:
 def random_init(args) -> dict[str, dict]:
     """Convert a random-init encoder at every precision; parity on ESC-10 windows; size breakdown."""
     from audeep_edge.training.autoencoders import TimeAutoencoderConfig, build_autoencoder, encoder_model
-    from audeep_edge.training.quantize.bundler import finish_model
+    from audeep_edge.training.quantize.bundle_writer import finish_model
     from audeep_edge.training.quantize.convert import convert_in_child
     from audeep_edge.training.quantize.graph import deployable_model, export_saved_model
     from audeep_edge.training.quantize.parity import TfliteSignature, parity
@@ -112,7 +112,7 @@ def random_init(args) -> dict[str, dict]:
     unrolled.set_weights(trained.get_weights())
     reference = deployable_model(encoder_model(trained))
     graph_unrolled = deployable_model(encoder_model(unrolled))
-    windows = esc10_windows(args.calibration + args.windows)
+    windows = esc10_windows(args.esc10, args.calibration + args.windows)
     calibration, held_out = windows[:args.calibration], windows[args.calibration:]
     expected = {k: np.asarray(v) for k, v in reference.predict(held_out, verbose=0).items()}
     export_saved_model(reference, args.out / "saved-while")
@@ -190,6 +190,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="training run directory (default: random-init encoder)")
     parser.add_argument("--spectrograms", type=Path, help="the run's labelled spectrogram .nc (with --run)")
+    parser.add_argument("--esc10", type=Path, metavar="DIR",
+                        help="ESC-10 directory whose clips calibrate and test the random-init encoder (without --run)")
     parser.add_argument("--calibration", type=int, default=100, help="calibration windows")
     parser.add_argument("--windows", type=int, default=50, help="held-out windows (random-init mode)")
     parser.add_argument("--repeats", type=int, default=200, help="timed invocations per latency figure")
@@ -198,6 +200,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.run and not args.spectrograms:
         parser.error("--run needs --spectrograms")
+    if not args.run and args.esc10 is None:
+        parser.error("without --run, --esc10 DIR is required (the ESC-10 clips that calibrate the random-init encoder)")
+    if not args.run and not any(args.esc10.rglob("*.ogg")):
+        parser.error(f"--esc10 {args.esc10}: no ESC-10 clips (*.ogg) there")
     args.out = args.out or Path(tempfile.mkdtemp(prefix="qbench-"))
     args.out.mkdir(parents=True, exist_ok=True)
     rows = from_run(args) if args.run else random_init(args)

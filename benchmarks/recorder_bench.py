@@ -32,10 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from audeep_edge.mqtt.settings import MqttSettings
 from audeep_edge.recorder import Recorder, open_store
 from audeep_edge.recorder.records import Event, Health, Window
 from audeep_edge.recorder.store import HOUR
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.sinks.mqtt import MqttSink
 
 LABELS = ["Dog bark", "Rain", "Sea waves", "Baby cry", "Clock tick", "Person sneeze", "Helicopter", "Chainsaw",
           "Rooster", "Crackling fire"]

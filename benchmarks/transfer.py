@@ -67,7 +67,7 @@ def cached(cache: Path | None, data: LabelledClips, key: str, compute) -> np.nda
 def bundle_embeddings(bundle_dir: Path, data: LabelledClips) -> np.ndarray:
     """(N, D) mean window embedding per clip, streamed through the bundle as on the device."""
     from audeep_edge.bundle import load_bundle
-    from audeep_edge.commands.adapt import embed_audio
+    from audeep_edge.pipeline.embed import embed_audio
 
     embedded = embed_audio(load_bundle(bundle_dir), files=data.paths)
     return clip_means(embedded.embeddings, embedded.groups, len(data.paths))

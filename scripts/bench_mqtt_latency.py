@@ -27,9 +27,10 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from audeep_edge.mqtt.broker_url import parse_broker_url
+from audeep_edge.mqtt.settings import MqttSettings
 from audeep_edge.sinks.broker import start_embedded_broker
-from audeep_edge.sinks.broker_url import parse_broker_url
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.sinks.mqtt import MqttSink
 
 
 def window(seq: int, embedding: str | None) -> dict:

@@ -81,7 +81,7 @@ def to_tflite(model, precision: str, calibration: np.ndarray | None = None) -> b
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-            converter._experimental_disable_per_channel = True  # per-tensor: 2x smaller, same accuracy (litert-facts)
+            converter._experimental_disable_per_channel = True  # per-tensor: 2x smaller, same accuracy
         return converter.convert()
 
 

@@ -24,7 +24,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[train,dev]'
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-.venv/bin/python -m pytest -m "not slow" -q "$@"
+.venv/bin/python -m pytest -q "$@"
 # ARM stage: the package on an emulated Pi 4 and Pi 5 (scripts/arm_smoke.sh; root). Not with pytest arguments
 # (a subset of the tests), nor with AUDEEP_ARM_SMOKE=0.
 [ $# -gt 0 ] || [ "${AUDEEP_ARM_SMOKE:-1}" = 0 ] || bash scripts/arm_smoke.sh

@@ -85,6 +85,32 @@ def mosquitto(tmp_path: Path):
 
 
 @pytest.fixture
+def tls_broker(tmp_path):
+    """mosquitto with a plain listener (``.url``) and a TLS one (``.tls_url``) whose server certificate is signed by
+    a CA made here (``.ca``)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=audeep test CA")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    tls_port = free_port()
+    broker = Mosquitto(tmp_path, extra_conf=(
+        f"user root\nlistener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
+        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"))
+    broker.start()
+    wait_for_port(broker.host, tls_port)
+    broker.tls_url = f"mqtts://127.0.0.1:{tls_port}"
+    broker.ca = tmp_path / "ca.crt"
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
 def esc_mini() -> Path:
     """15 real ESC-10 clips (3 classes x 5 folds) in the ESC layout; see tests/data/README.md."""
     return DATA / "esc_mini"

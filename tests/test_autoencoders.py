@@ -29,7 +29,7 @@ def toy_spectrograms(n: int = 32, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("config, size", [
-    # spec §4.2: L·U·(2 if LSTM)·(2 if bidirectional decoder); encoder direction does not matter
+    # docs/audeep.md#t-rae: L·U·(2 if LSTM)·(2 if bidirectional decoder); encoder direction does not matter
     (TimeAutoencoderConfig(num_layers=2, num_units=8, bidirectional_decoder=True), 32),
     (TimeAutoencoderConfig(num_layers=2, num_units=8, bidirectional_encoder=True), 16),
     (TimeAutoencoderConfig(num_layers=1, num_units=8, cell="LSTM", bidirectional_encoder=True,
@@ -60,8 +60,8 @@ def test_sample_recipe_representation_is_1024():
 
 @pytest.mark.parametrize("cell, gates, candidate", [("GRU", 2, 1), ("LSTM", 4, 0)])
 def test_initialisation_is_tf1s(cell, gates, candidate):
-    """auDeep trained with TF1's defaults (spec §4.1): Glorot-uniform over each cell's joint [x, h] kernel (in
-    Keras' input and recurrent parts alike), GRU gate biases 1, Glorot-uniform Dense biases."""
+    """auDeep trained with TF1's defaults (docs/audeep.md#recurrent-layers): Glorot-uniform over each cell's
+    joint [x, h] kernel (in Keras' input and recurrent parts alike), GRU gate biases 1, Glorot-uniform Dense biases."""
     units = 32
     model = build_autoencoder(TimeAutoencoderConfig(num_layers=2, num_units=units, cell=cell,
                                                     bidirectional_decoder=True), (T, F))

@@ -12,8 +12,9 @@ from mqtt_testing import Collector, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from audeep_edge.errors import BrokerError
+from audeep_edge.mqtt.settings import MqttSettings
 from audeep_edge.sinks.broker import DEFAULT_PORT, start_embedded_broker
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.sinks.mqtt import MqttSink
 
 
 @pytest.fixture

@@ -79,6 +79,27 @@ def test_a_novel_sound_clip_reaches_back_to_its_start_and_a_large_one_stays_on_d
     assert not newer.exists()  # the quota makes room for the new clip, which it keeps even though it is larger
 
 
+def test_a_novel_clip_reaches_back_as_far_as_the_novelty_minimum_duration(tmp_path):
+    """--novelty-min-duration 20: the first novel window ends at 7 s and the event fires at 27 s; its clip still
+    starts before that first window (a fixed lead would have cut it to the last few seconds)."""
+    def novel_clip(lead: float) -> dict:
+        settings = ClipSettings(tmp_path / f"lead-{lead}", format="flac", lead=lead)
+        saver = ClipSaver(settings, device_id="lab", sample_rate=8000, window_seconds=5.0)
+        published = []
+        for start in range(0, 8000 * 40, 800):
+            saver.push(np.zeros((800, 1)))
+            if start + 800 == 8000 * 27:
+                saver.observe({"seq": 7, "audio_time": 27.0, "wall_time": 1000.0, "top_k": []},
+                              [{"type": "novel", "state": "start", "start_time": 7.0, "peak": 0.9}])
+            published += saver.ready()
+        [clip] = published + saver.close()
+        return clip
+
+    # from 2 s before the first novel window (7 s - 5 s window) to 2 s after the triggering one at 27 s
+    assert novel_clip(lead=20.0)["duration_s"] == 29.0
+    assert novel_clip(lead=3.0)["duration_s"] == 12.0  # pre-roll + window + lead + post-roll
+
+
 def test_an_unknown_watched_label_or_an_unwritable_clips_dir_is_one_error_line(tmp_path):
     listen = ("listen", "--file", DOG, "--bundle", TINY, "--broker", "none")
     assert_one_error_line(run_cli(*listen, "--watch-labels", "Dog bark,Doorbell"), "--watch-labels", "'Doorbell'",

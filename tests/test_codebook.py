@@ -10,11 +10,11 @@ import pytest
 import soundfile
 
 from audeep_edge.bundle import load_bundle
-from audeep_edge.commands.adapt import embed_audio
+from audeep_edge.pipeline.embed import embed_audio
 from audeep_edge.features import FLOOR_DB, encoder_input, power_db
 from audeep_edge.pipeline.assemble import find_bundle
 from audeep_edge.training.codebook import Codebook, CodebookSettings, encoder_model, train_codebook
-from audeep_edge.training.corpus import Corpus, FrontendSpec, build_corpus, file_frames
+from audeep_edge.training.corpus import CORPUS_FRONTEND, Corpus, build_corpus, file_frames
 
 DATA = Path(__file__).parent / "data"
 CLIPS = sorted((DATA / "esc_mini").rglob("*.ogg"))
@@ -32,10 +32,9 @@ def corpus(tmp_path_factory) -> Corpus:
 
 
 def test_corpus_keeps_every_file_frames_in_db(corpus: Corpus) -> None:
-    spec = FrontendSpec()
     assert len(corpus.index["files"]) == len(CLIPS) + 1
     first = corpus.window(0, 0, 10)
-    assert np.allclose(first, file_frames(CLIPS[0], spec)[:10].astype(np.float32))
+    assert np.allclose(first, file_frames(CLIPS[0], CORPUS_FRONTEND)[:10].astype(np.float32))
     batch = next(corpus.batches(3, 124, np.random.default_rng(0)))
     assert batch.shape == (3, 124, 128) and batch.dtype == np.float32 and batch.min() >= FLOOR_DB
     short = int(np.argmin(corpus.lengths))  # the 1 s tone: padded with the floor

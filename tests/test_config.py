@@ -108,3 +108,11 @@ def test_a_tls_profile_runs_with_broker_none(tmp_path):
 
     cfg = ListenConfig(bundle=TINY, broker="none", ca_file=tmp_path / "not-here.pem", tls_insecure=True)
     assert cfg.broker == "none"
+
+
+def test_a_watch_min_score_that_top_k_could_hide_is_refused():
+    """A watched label is read from the window's top_k: with --watch-min-score 0.3 a label at 0.3 can rank third."""
+    assert build_config(overrides={"watch_labels": "Dog bark", "watch_min_score": 0.3, "top_k": 3}).top_k == 3
+    with pytest.raises(ConfigError, match="--watch-min-score 0.3 needs --top-k 3 or more"):
+        build_config(overrides={"watch_labels": "Dog bark", "watch_min_score": 0.3, "top_k": 2})
+    assert build_config(overrides={"watch_labels": "Dog bark", "watch_min_score": 0.7, "top_k": 1}).top_k == 1

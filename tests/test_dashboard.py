@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from audeep_edge.dashboard import DashboardServer
 from audeep_edge.errors import ConfigError
+from audeep_edge.mqtt.settings import MqttSettings
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -95,7 +96,7 @@ def browser():
 
 @pytest.fixture
 def dashboard(mosquitto):
-    server = DashboardServer(mosquitto.url, port=0)
+    server = DashboardServer(MqttSettings(url=mosquitto.url), port=0)
     server.start()
     yield server
     server.stop()
@@ -250,7 +251,7 @@ def test_poisoned_retained_messages_do_not_freeze_a_dashboard_started_after_them
         poison.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
     poison.disconnect()
     poison.loop_stop()
-    with DashboardServer(mosquitto.url, port=0) as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server:
         device = FakeDevice(mosquitto, "porch")
         page.goto(server.url)
         expect(page.locator("#broker")).to_have_text("broker: connected")
@@ -296,9 +297,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def test_token_is_required_off_loopback_and_enforced(mosquitto):
     with pytest.raises(ConfigError, match="--token"):
-        DashboardServer(mosquitto.url, host="0.0.0.0", port=0)
+        DashboardServer(MqttSettings(url=mosquitto.url), host="0.0.0.0", port=0)
 
-    with DashboardServer(mosquitto.url, host="0.0.0.0", port=0, token="s3cret") as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url), host="0.0.0.0", port=0, token="s3cret") as server:
         base = f"http://127.0.0.1:{server.port}"
         for path in ("/", "/static/app.js", "/events", "/api/state"):
             assert _get(base + path) == 401, path
@@ -311,7 +312,7 @@ def test_token_is_required_off_loopback_and_enforced(mosquitto):
 
 
 def test_page_opened_from_the_printed_url_works_with_a_token(mosquitto, page):
-    with DashboardServer(mosquitto.url, port=0, token="s3cret") as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0, token="s3cret") as server:
         device = FakeDevice(mosquitto, "shed")
         page.goto(server.url)  # the token becomes a cookie that the live stream then carries
         expect(card(page, "shed").locator(".status")).to_have_text("online")
@@ -346,6 +347,8 @@ def test_cli_prints_url_and_serves_the_page(mosquitto, tmp_path):
     (["--broker", "http://example.org"], "error: --broker: expected mqtt://host[:port]"),
     (["--broker", "mqtt://[::1"], "error: --broker: expected mqtt://host[:port]"),  # urlsplit: "Invalid IPv6 URL"
     (["--host", "0.0.0.0"], "error: --host 0.0.0.0 exposes the dashboard"),
+    (["--ca-file", "ca.pem"], "error: --ca-file needs an mqtts:// --broker URL"),  # listen's TLS options, checked alike
+    (["--broker", "mqtts://127.0.0.1", "--cert-file", "/no/cert.pem"], "error: --cert-file /no/cert.pem: no such file"),
 ])
 def test_cli_rejects_bad_options_in_one_line(args, message, monkeypatch, capsys):
     from audeep_edge.cli import main

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import socket
@@ -18,13 +19,14 @@ from audeep_edge.bundle import load_bundle
 from audeep_edge.config import ListenConfig
 from audeep_edge.dashboard import DashboardServer
 from audeep_edge.dashboard import server as server_module
-from audeep_edge.dashboard.mqtt_state import FleetState, HistoryLimits
+from audeep_edge.dashboard.device_state import HistoryLimits
+from audeep_edge.dashboard.mqtt_state import FleetState
 from audeep_edge.dashboard.projection import PcaProjector, decode_embedding
-from audeep_edge.encoder import Encoder
 from audeep_edge.head.adaptation import Adaptation
 from audeep_edge.head.enroll import Enrollment
-from audeep_edge.pipeline.assemble import build_pipeline, info_payload
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.mqtt.settings import MqttSettings
+from audeep_edge.pipeline.assemble import assemble
+from audeep_edge.sinks.mqtt import MqttSink
 from audeep_edge.sources import AudioBlock
 
 
@@ -75,7 +77,6 @@ def test_hostile_messages_are_counted_and_never_stop_the_state():
     huge = 10**400
     hostile = [
         ("window", deep),
-        ("window", window(0, top_k=5)),
         ("window", window(0, label="x" * 201)),
         ("window", window(0, label="x" * 1_000_000)),  # over the payload bound
         ("event", deep),
@@ -90,9 +91,11 @@ def test_hostile_messages_are_counted_and_never_stop_the_state():
     assert state.handle_message("d", "info", json.dumps(nested).encode())
     assert state.handle_message("d", "window", window(1, embedding=[1.0, huge]))  # a bad embedding is left out
     assert state.handle_message("d", "window", window(2, confidence=huge, smoothed_label=None))  # as NaN: null
+    assert state.handle_message("d", "window", window(3, top_k=5))  # a malformed top_k is left out
     d = device(state)
     assert d["info"] == {"schema_version": 1, "labels": ["Rain"], "enrolled_labels": [], "window_seconds": 5}
-    assert [(w["seq"], w["conf"]) for w in d["windows"]] == [(1, 0.8), (2, None)]
+    assert [(w["seq"], w["conf"]) for w in d["windows"]] == [(1, 0.8), (2, None), (3, 0.8)]
+    assert d["windows"][-1]["topk"] == []
     json.dumps(state.snapshot())  # what browsers get still serialises
 
 
@@ -123,10 +126,31 @@ def test_a_forged_seq_jump_is_not_counted_as_lost_windows():
 
 def test_a_connection_that_never_finishes_its_request_is_closed(mosquitto, monkeypatch):
     monkeypatch.setattr(server_module._Handler, "timeout", 0.5)
-    with DashboardServer(mosquitto.url, port=0) as server, socket.create_connection(("127.0.0.1", server.port)) as sock:
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
         sock.settimeout(10)
         assert sock.recv(1024) == b""  # closed by the server, its thread free again
+
+
+def test_a_flood_of_connections_gets_503s_and_the_dashboard_serves_again_after_it(mosquitto, monkeypatch):
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 4)
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]  # each holds a thread
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", server.port)) as extra:
+            extra.settimeout(10)
+            assert extra.recv(1024).startswith(b"HTTP/1.1 503")
+        for sock in idle:
+            sock.close()
+
+        def serves() -> bool:
+            try:
+                return urllib.request.urlopen(f"{server.url}api/state", timeout=5).status == 200
+            except OSError:  # urllib's HTTPError (503) included
+                return False
+
+        assert wait_until(serves, timeout=10)
 
 
 def test_scene_shown_is_the_smoothed_label_with_its_own_probability():
@@ -235,14 +259,14 @@ def test_labels_enrolled_while_listening_reach_a_dashboard_started_later(mosquit
             enrollment.save()
         return change
 
-    cfg = ListenConfig(device_id="lab", broker=mosquitto.url)
+    run = dataclasses.replace(assemble(ListenConfig(device_id="lab", broker=mosquitto.url), bundle),
+                              adaptation=adaptation)
     collector = Collector(mosquitto.host, mosquitto.port, ["audeep/lab/info"])
-    sink = MqttSink(MqttSettings(url=mosquitto.url), "lab",
-                    info_payload(bundle, "lab", bundle.hop_seconds, adaptation.labels(bundle.labels)))
+    sink = MqttSink(MqttSettings(url=mosquitto.url), "lab", run.info())
     try:
         assert sink.wait_connected(10)
         source = EnrollingSource(5, {1: enroll("beep"), 3: enroll("kettle", remove="beep")})
-        summary = build_pipeline(cfg, bundle, Encoder(bundle.model_path), source, [sink], adaptation).run()
+        summary = run.pipeline(source, [sink]).run()
         assert summary.windows > 5
     finally:
         sink.close()
@@ -252,7 +276,8 @@ def test_labels_enrolled_while_listening_reach_a_dashboard_started_later(mosquit
     assert [info["enrolled_labels"] for info in announced] == [[], ["beep"], ["kettle"]]
     assert announced[-1]["labels"] == [*bundle.labels, "kettle"] and announced[-1]["bundle"] == "tiny"
 
-    with DashboardServer(mosquitto.url, port=0) as server:  # started after the run: sees the retained info
+    # started after the run: sees the retained info
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server:
         def lab() -> dict | None:
             with urllib.request.urlopen(server.url + "api/state", timeout=5) as response:
                 return next((d for d in json.load(response)["devices"] if d["id"] == "lab" and d["info"]), None)
@@ -296,7 +321,7 @@ def test_server_folds_a_real_fleet_with_a_multi_level_prefix(mosquitto):
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    with DashboardServer(mosquitto.url, port=0, prefix="home/audeep") as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url, topic_prefix="home/audeep"), port=0) as server:
         client = mqtt.Client(CallbackAPIVersion.VERSION2)
         client.connect(mosquitto.host, mosquitto.port)
         client.loop_start()
@@ -316,3 +341,25 @@ def test_server_folds_a_real_fleet_with_a_multi_level_prefix(mosquitto):
     assert snapshot["devices"][0]["id"] == "attic"
     assert snapshot["broker"]["connected"] is True
     assert snapshot["devices"][0]["map"]["points"][0][2] == "Rain"
+
+
+def test_the_dashboard_and_its_recorder_trust_a_private_ca_like_listen(tls_broker, tmp_path):
+    """The dashboard takes listen's TLS settings (one client factory): its live view and its recorder both reach an
+    mqtts:// broker whose certificate a private CA signed; without that CA the page says why it cannot connect."""
+    settings = MqttSettings(url=tls_broker.tls_url, ca_file=tls_broker.ca)
+    with DashboardServer(settings, port=0, db=str(tmp_path / "h.sqlite")) as server:
+        sink = MqttSink(settings, "vault", {"labels": ["Rain"]})
+        assert sink.wait_connected(5)
+        sink.publish_window(json.loads(window(0)))
+        assert wait_until(lambda: any(d["id"] == "vault" and d["windows"] for d in server.state.snapshot()["devices"]))
+        assert server.state.snapshot()["broker"]["connected"]
+
+        def recorded() -> list[str]:
+            with urllib.request.urlopen(server.url + "api/devices", timeout=5) as response:
+                return [d["id"] for d in json.load(response)]
+        assert wait_until(lambda: "vault" in recorded())
+        sink.close()
+
+    with DashboardServer(MqttSettings(url=tls_broker.tls_url), port=0) as untrusted:
+        assert wait_until(lambda: "certificate verify failed" in (untrusted.state.snapshot()["broker"]["error"] or ""))
+        assert not untrusted.state.snapshot()["broker"]["connected"]

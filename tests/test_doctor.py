@@ -16,7 +16,7 @@ from audeep_edge.deploy import board
 from audeep_edge.deploy.broker_probe import probe_broker
 from audeep_edge.deploy.doctor import DoctorOptions, audio_checks, run_doctor, throttling_check
 from audeep_edge.deploy.report import FAIL, OK, WARN, Check, format_table
-from audeep_edge.sinks.mqtt import MqttSettings
+from audeep_edge.mqtt.settings import MqttSettings
 from audeep_edge.sources.mic import InputDevice
 
 

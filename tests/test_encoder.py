@@ -11,7 +11,7 @@ from stream_testing import DATA, TINY, TINY_INT8, cosine
 from audeep_edge.audio import read_audio
 from audeep_edge.bundle import load_bundle
 from audeep_edge.encoder import Encoder, count_subgraphs
-from audeep_edge.encoder.interpreter import shares_packed_weights
+from audeep_edge.encoder.model_file import shares_packed_weights
 from audeep_edge.errors import ModelError
 from audeep_edge.features import extract
 from audeep_edge.training.quantize.flatbuffer import share_step_quantization

@@ -12,7 +12,7 @@ from stream_testing import TINY, read_jsonl
 from conftest import cli
 
 from audeep_edge.bundle import load_bundle
-from audeep_edge.commands.adapt import embed_audio
+from audeep_edge.pipeline.embed import embed_audio
 from audeep_edge.head.adaptation import Adaptation
 from audeep_edge.head.enroll import ENROLLED_FILE, ENROLLED_INDEX
 

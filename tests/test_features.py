@@ -16,7 +16,8 @@ ESC_SETTINGS = dict(window_width=0.08, window_overlap=0.04, mel_bands=128, fixed
 
 def reference_spectrogram(x: np.ndarray, fs: int, width: float, overlap: float, n_mels: int,
                           clip_below: float | None) -> np.ndarray:
-    """Independent implementation from the spec's formulas: scipy.signal.spectrogram + a hand-built mel matrix."""
+    """Independent implementation of auDeep's formulas (docs/frontend.md, "Steps"): scipy.signal.spectrogram + a
+    hand-built mel matrix."""
     n, o = int(fs * width), int(fs * overlap)
     y = np.append(x[0], x[1:] - 0.95 * x[:-1])
     _, _, mag = spectrogram(y, fs, window=get_window("hann", n, fftbins=True), noverlap=o, mode="magnitude")

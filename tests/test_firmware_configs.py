@@ -11,7 +11,7 @@ from stream_testing import RAIN, TINY_DYNAMIC, TINY_INT8, assert_one_error_line,
 
 from audeep_edge.commands.stream import config_check, run_listen
 from audeep_edge.config import build_config
-from audeep_edge.pipeline.assemble import effective_hop, find_bundle
+from audeep_edge.pipeline.assemble import find_bundle
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "firmware_configs"
 PROFILES = ["rpi4", "rpi5", "rpi-coral-usb", "coral-devboard", "linux-x86_64"]
@@ -60,7 +60,7 @@ def test_a_cpu_profile_takes_the_packaged_default_model(name):
 def test_each_profile_s_hop_is_whole_frames_of_the_packaged_models(name):
     """A hop is rounded to whole spectrogram frames (0.04 s here): the profiles state hops that need none."""
     cfg = build_config(profile_path(name))
-    assert effective_hop(cfg, find_bundle(None, "dynamic")) == pytest.approx(cfg.hop, abs=1e-9)
+    assert find_bundle(None, "dynamic").window_hop(cfg.hop).seconds == pytest.approx(cfg.hop, abs=1e-9)
 
 
 def test_config_check_states_a_rounded_hop(tmp_path, capsys):

@@ -16,7 +16,8 @@ import urllib.request
 import pytest
 
 from audeep_edge.dashboard import DashboardServer
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.mqtt.settings import MqttSettings
+from audeep_edge.sinks.mqtt import MqttSink
 from history_testing import LABELS, Publisher, clip, ogg_clip, window
 from postgres_testing import db_url, postgres_server  # noqa: F401 (fixtures)
 from test_dashboard import browser, card  # noqa: F401 (fixture)
@@ -79,7 +80,7 @@ def wait_for(condition, timeout: float = 30.0) -> None:
 def test_history_survives_a_dashboard_restart_and_shows_every_window_and_the_clip(mosquitto, db_url, browser):
     windows = int(REALTIME_S / HOP) if REALTIME_S else 240
     fleet = Fleet(mosquitto, windows)
-    server = DashboardServer(mosquitto.url, port=0, db=db_url)
+    server = DashboardServer(MqttSettings(url=mosquitto.url), port=0, db=db_url)
     server.start()
     wait_recorded(server, FIRST_SEQ)  # from here on, its session keeps what the fleet publishes
     fleet.publish(windows // 2)
@@ -94,7 +95,8 @@ def test_history_survives_a_dashboard_restart_and_shows_every_window_and_the_cli
                                         "type": "novel", "seq": novel_seq, "state": "start", "peak": 0.99})
     publisher.send("kitchen", "clip", clip("kitchen", f"{int(novel_time * 1000)}-novel", novel_seq,
                                            novel_time - 1, ogg_clip()))
-    server = DashboardServer(mosquitto.url, port=0, db=db_url)  # restarted: everything comes from the database
+    # restarted: everything comes from the database
+    server = DashboardServer(MqttSettings(url=mosquitto.url), port=0, db=db_url)
     server.start()
     fleet.publish(windows)
     for name in FIRST_SEQ:
@@ -136,7 +138,7 @@ def test_on_a_phone_axis_labels_never_overlap_and_zoom_works(mosquitto, tmp_path
     publisher = Publisher(mosquitto)
     publisher.send("attic", "info", {"schema_version": 1, "device_id": "attic", **INFO}, retain=True)
     publisher.send("attic", "status", "online", retain=True)
-    with DashboardServer(mosquitto.url, port=0, db=str(tmp_path / "h.sqlite")) as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0, db=str(tmp_path / "h.sqlite")) as server:
         wait_recorded(server, ["attic"])
         now = time.time()
         for i in range(120):  # two days, one window every 24 min, and the last 4 minutes densely
@@ -185,7 +187,7 @@ def test_no_broker_banner_while_the_dashboard_is_still_connecting(mosquitto, tmp
         const banner = document.getElementById("banner");
         if (banner && !banner.hidden) window.bannerShown = banner.textContent;
       }).observe(document, {subtree: true, childList: true, attributes: true});""")
-    with DashboardServer(mosquitto.url, port=0) as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server:
         page.goto(server.url)
         expect(page.locator("#broker")).to_have_text("broker: connecting…")
         time.sleep(1.0)
@@ -203,7 +205,7 @@ def test_history_api_answers_bad_requests_with_400_and_unknown_clips_with_404(mo
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    with DashboardServer(mosquitto.url, port=0, db=str(tmp_path / "h.sqlite")) as server:
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0, db=str(tmp_path / "h.sqlite")) as server:
         assert status(server, "/api/devices") == 200
         assert status(server, "/api/history?device=a&from=10&to=5") == 400
         assert status(server, "/api/history?device=a&from=nan&to=5") == 400
@@ -211,5 +213,5 @@ def test_history_api_answers_bad_requests_with_400_and_unknown_clips_with_404(mo
         assert status(server, "/api/events?from=0&to=10&limit=x") == 400
         assert status(server, "/api/clips/kitchen/nope") == 404
         assert status(server, "/api/clips/%2e%2e/") == 404
-    with DashboardServer(mosquitto.url, port=0) as server:  # live only: no history routes, no panel
+    with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server:  # live only: no history routes, no panel
         assert status(server, "/api/history?device=a&from=0&to=5") == 404

@@ -9,8 +9,9 @@ import json
 import pytest
 from mqtt_testing import Collector
 
+from audeep_edge.mqtt.settings import MqttSettings
 from audeep_edge.sinks.homeassistant import EVENT_TYPES, Entities, discovery_messages
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.sinks.mqtt import MqttSink
 
 jinja2 = pytest.importorskip("jinja2")  # in the [dev] extra
 from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: E402

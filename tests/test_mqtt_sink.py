@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Mosquitto, free_port, wait_for_port
+from conftest import Mosquitto, free_port
 from mqtt_testing import Collector, wait_until
 
 from audeep_edge.errors import BrokerError
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.mqtt.settings import MqttSettings
+from audeep_edge.sinks.mqtt import MqttSink
 
 INFO = {"bundle": "esc10-t-rae-int8", "precision": "int8", "labels": ["Dog bark", "Rain"],
         "embedding_size": 1024, "window_seconds": 5.0, "hop_seconds": 1.0}
@@ -175,7 +176,8 @@ def test_spool_delivers_what_a_previous_run_could_not(mosquitto, tmp_path):
 def test_last_will_marks_a_killed_device_offline(mosquitto):
     code = (
         "import time\n"
-        "from audeep_edge.sinks.mqtt import MqttSettings, MqttSink\n"
+        "from audeep_edge.mqtt.settings import MqttSettings\n"
+        "from audeep_edge.sinks.mqtt import MqttSink\n"
         f"sink = MqttSink(MqttSettings(url={mosquitto.url!r}), 'doomed', {{}})\n"
         "assert sink.wait_connected(10)\n"
         "print('ready', flush=True)\n"
@@ -237,31 +239,6 @@ def test_refused_credentials_raise_one_clear_line_and_never_log_the_password(aut
     assert "***" in repr(MqttSettings(url=auth_broker.url, username="edge", password="s3cret-pw"))
     assert caplog.records and not any("s3cret-pw" in r.getMessage() or "not-the-pw" in r.getMessage()
                                       for r in caplog.records)
-
-
-@pytest.fixture
-def tls_broker(tmp_path):
-    """mosquitto with a TLS listener whose server certificate is signed by a CA made here."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=audeep test CA")
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
-    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
-    tls_port = free_port()
-    broker = Mosquitto(tmp_path, extra_conf=(
-        f"user root\nlistener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
-        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"))
-    broker.start()
-    wait_for_port(broker.host, tls_port)
-    broker.tls_url = f"mqtts://127.0.0.1:{tls_port}"
-    broker.ca = tmp_path / "ca.crt"
-    yield broker
-    broker.stop()
 
 
 def test_tls_with_a_private_ca(tls_broker):

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from audeep_edge.errors import ConfigError, DataError, ModelError
-from audeep_edge.head.novelty import (
-    METHODS,
-    NoveltyConfig,
-    NoveltyDetector,
-    fit_baseline,
-    fold_of_each,
-    load_baseline,
-)
+from audeep_edge.head.baseline import load_baseline
+from audeep_edge.head.baseline_fit import METHODS, fit_baseline, fold_of_each
+from audeep_edge.head.novelty import NoveltyConfig, NoveltyDetector
 
 D = 48
 

@@ -11,10 +11,11 @@ from test_enroll_cli import one_error_line
 from conftest import cli
 
 from audeep_edge.bundle import load_bundle
-from audeep_edge.commands.adapt import embed_audio
+from audeep_edge.pipeline.embed import embed_audio
 from audeep_edge.errors import ModelError
 from audeep_edge.head.adaptation import Adaptation
-from audeep_edge.head.novelty import BASELINE_FILE, NoveltyConfig, load_baseline
+from audeep_edge.head.baseline import BASELINE_FILE, load_baseline
+from audeep_edge.head.novelty import NoveltyConfig
 
 
 @pytest.fixture

@@ -69,9 +69,7 @@ class ArraySource:
 
 
 def windower(source_rate: int = 16000, hop_frames: int = 10) -> Windower:
-    fe = BUNDLE.frontend
-    return Windower(BUNDLE.geometry, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
-                    window_frames=24, hop_frames=hop_frames, source_rate=source_rate)
+    return Windower(BUNDLE, hop_frames=hop_frames, source_rate=source_rate)
 
 
 def analyzer(encoder=None, **kwargs) -> WindowAnalyzer:

@@ -17,7 +17,7 @@ from stream_testing import cosine
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.encoder import Encoder
-from audeep_edge.encoder.interpreter import shares_packed_weights
+from audeep_edge.encoder.model_file import shares_packed_weights
 from audeep_edge.errors import DataError, ModelError
 
 pytest.importorskip("tensorflow")
@@ -94,7 +94,7 @@ MIN_COSINE = {"float32": 0.9999, "float16": 0.999, "dynamic": 0.999, "int8": 0.9
 
 @pytest.mark.parametrize("precision", list(MIN_COSINE))
 def test_every_precision_converts_and_runs_on_litert_close_to_keras(graphs, raw_models, precision):
-    from audeep_edge.training.quantize.bundler import finish_model
+    from audeep_edge.training.quantize.bundle_writer import finish_model
     from audeep_edge.training.quantize.parity import TfliteSignature, parity
 
     model = finish_model(raw_models(precision), precision)
@@ -133,7 +133,7 @@ def test_the_gru_rewrite_computes_what_the_trained_encoder_computes(layers, bidi
 
 def test_integer_models_compute_in_int8_and_edgetpu_has_only_edge_tpu_ops(raw_models):
     from audeep_edge.training.quantize import edgetpu, flatbuffer
-    from audeep_edge.training.quantize.bundler import finish_model
+    from audeep_edge.training.quantize.bundle_writer import finish_model
 
     int8 = edgetpu.check_ops(finish_model(raw_models("int8"), "int8"))
     assert int8.subgraphs == 1 and int8.float_ops == []          # int8 end to end, input and output included
@@ -147,7 +147,7 @@ def test_integer_models_compute_in_int8_and_edgetpu_has_only_edge_tpu_ops(raw_mo
 
 @pytest.mark.parametrize("precision", ["int8", "edgetpu"])
 def test_compaction_shrinks_the_model_and_keeps_outputs_bit_identical(graphs, raw_models, precision):
-    from audeep_edge.training.quantize.bundler import finish_model
+    from audeep_edge.training.quantize.bundle_writer import finish_model
     from audeep_edge.training.quantize.flatbuffer import compact
     from audeep_edge.training.quantize.parity import TfliteSignature, cosine_rows
 
@@ -184,7 +184,7 @@ def test_an_edgetpu_model_with_a_dynamic_shape_is_refused_before_it_reaches_the_
     """The Edge TPU compiler needs every tensor size fixed: a free batch dimension (shape signature -1) is
     reported, and finish_model refuses to make such an edgetpu bundle."""
     from audeep_edge.training.quantize import edgetpu, flatbuffer
-    from audeep_edge.training.quantize.bundler import finish_model
+    from audeep_edge.training.quantize.bundle_writer import finish_model
 
     model = flatbuffer.read_model((Path(__file__).parent / "data" / "float-island-int8.tflite").read_bytes())
     fixed, _ = flatbuffer.requantize_float_islands(flatbuffer.write_model(model))

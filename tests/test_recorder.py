@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from audeep_edge.recorder import Recorder, Retention, open_store
-from audeep_edge.sinks.mqtt import MqttSettings, MqttSink
+from audeep_edge.mqtt.settings import MqttSettings
+from audeep_edge.recorder import Recorder, Retention, ingest, open_store
+from audeep_edge.sinks.mqtt import MqttSink
 from conftest import Mosquitto, cli
 from history_testing import Publisher, clip, ogg_clip, window
 from mqtt_testing import wait_until
@@ -28,6 +29,18 @@ def recording(broker, location: str, retention: Retention | None = None, client_
     recorder.start()
     assert recorder.wait_connected(10)
     return recorder, store
+
+
+def test_a_byte_bound_on_the_recorder_queue_slows_intake_and_loses_nothing(mosquitto, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "QUEUE_MAX_BYTES", 1)  # every message waits until the writer took the last one
+    recorder, store = recording(mosquitto, str(tmp_path / "h.sqlite"))
+    t0 = time.time() - 100
+    sink = MqttSink(MqttSettings(url=mosquitto.url), "kitchen", INFO)
+    for seq in range(50):
+        sink.publish_window(window("kitchen", seq, t0 + seq, "Rain"))
+    sink.close()
+    assert wait_until(lambda: store.history("kitchen", t0, t0 + 100, 10)["windows"] == 50, 20)
+    assert wait_until(lambda: recorder.stats()["pending"] == 0)
 
 
 def test_a_fleet_is_recorded_once_whatever_the_broker_repeats(mosquitto, db_url):
@@ -149,6 +162,19 @@ def test_views_of_days_read_hourly_counts_that_match_every_window(db_url):
     store.delete_before(start + 7 * 1500 + 0.5)  # mid-hour
     hourly, exact = both(start - 10, start + 21000)
     assert hourly["windows"] == exact["windows"] == 1499 and hourly["hourly"] == exact["hourly"]
+    store.close()
+
+
+def test_scores_keep_double_precision_in_both_dialects(db_url):
+    """One schema rendered for SQLite and PostgreSQL: every float column holds 8 bytes (a PostgreSQL REAL would
+    round the novelty to 7 digits), in the windows and in the hourly counts alike."""
+    from audeep_edge.recorder.records import Window
+
+    store = open_store(db_url)
+    hour, novelty = 1_700_000_000.0 // 3600 * 3600, 0.123456789012345
+    store.write([Window("den", hour + 0.5, 0, "Rain", "Rain", 0.987654321012, -23.456789012, novelty)])
+    assert store.history("den", hour, hour + 60, 60)["buckets"][0][3] == novelty  # from windows
+    assert store.history("den", hour - 3600, hour + 7200, 3600)["buckets"][0][3] == novelty  # from hours
     store.close()
 
 

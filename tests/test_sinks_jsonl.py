@@ -14,9 +14,9 @@ import pytest
 from stream_testing import CLI, RAIN, TINY, assert_one_error_line
 
 from audeep_edge.errors import ConfigError
+from audeep_edge.mqtt.settings import MqttSettings, check_device_id
 from audeep_edge.sinks.homeassistant import Entities, discovery_messages
 from audeep_edge.sinks.jsonl import JsonlSink
-from audeep_edge.sinks.mqtt import MqttSettings, check_device_id
 from audeep_edge.sinks.payload import to_json
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"

@@ -53,7 +53,8 @@ def test_the_runtime_process_never_imports_tensorflow_or_keras(tmp_path):
         "from audeep_edge.cli import app\n"
         "try:\n"
         f"    app(['listen', '--file', {str(RAIN)!r}, '--bundle', {str(TINY)!r}, '--max-windows', '2',\n"
-        f"         '--dashboard', '--dashboard-port', '0', '--jsonl', {str(tmp_path / 'out.jsonl')!r}],\n"
+        f"         '--dashboard', '--dashboard-port', '0', '--dashboard-db', {str(tmp_path / 'h.sqlite')!r},\n"
+        f"         '--jsonl', {str(tmp_path / 'out.jsonl')!r}],\n"
         "        standalone_mode=False)\n"
         "finally:\n"
         "    heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
@@ -64,6 +65,7 @@ def test_the_runtime_process_never_imports_tensorflow_or_keras(tmp_path):
     report = json.loads(done.stdout.splitlines()[-1])
     assert report == {"heavy": [], "amqtt": True, "litert": True}
     assert len(read_jsonl((tmp_path / "out.jsonl").read_text())["window"]) == 2
+    assert (tmp_path / "h.sqlite").is_file()  # the dashboard records its history
 
 
 def test_raw_pcm_from_a_pipe(tmp_path):

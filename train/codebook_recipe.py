@@ -27,37 +27,29 @@ from pathlib import Path
 import numpy as np
 
 from audeep_edge.dataset.folds import labelled_clips
-from audeep_edge.features.normalize import FLOOR_DB
+from audeep_edge.features import FrontendConfig, WindowFraming, power_db
+from audeep_edge.pipeline.windows import source_windows
 from audeep_edge.training.codebook import Codebook, CodebookSettings, train_codebook
-from audeep_edge.training.corpus import Corpus, FrontendSpec, audio_files, build_corpus, file_frames
+from audeep_edge.training.corpus import Corpus, audio_files, build_corpus
 
 log = logging.getLogger("codebook_recipe")
 HOP_SECONDS = 1.0  # between windows, as the bundles stream
 
 
-def clip_windows(frames: np.ndarray, window_frames: int, hop: int) -> np.ndarray:
-    """(n, F) dB frames of a clip -> (W, T, F) windows every ``hop`` frames. A clip shorter than one window is
-    padded at its end with floor frames; the device (``embed_audio``) zero-pads the audio, centred, instead, which
-    differs only for clips shorter than a window (none in ESC-10)."""
-    if len(frames) < window_frames:
-        pad = np.full((window_frames - len(frames), frames.shape[1]), FLOOR_DB, dtype=np.float32)
-        frames = np.vstack([frames.astype(np.float32), pad])
-    starts = range(0, len(frames) - window_frames + 1, hop)
-    return np.stack([frames[s:s + window_frames] for s in starts]).astype(np.float32)
+def clip_windows(framing: WindowFraming, path: Path) -> np.ndarray:
+    """(W, T, F) dB windows of a clip, as the device computes them (``source_windows``, at the framing's hop): a
+    clip shorter than one window is zero-padded, centred, as ``enroll`` pads it."""
+    return np.stack([power_db(w.power) for w in source_windows(framing, path)])
 
 
-def labelled_windows(root: Path, spec: FrontendSpec, window_frames: int):
+def labelled_windows(root: Path, spec: FrontendConfig, window_frames: int):
     """Windows (N, T, F), labels (N,), folds (N,) of a labelled data set with cross-validation folds."""
-    from audeep_edge.features.config import FrontendConfig
-    from audeep_edge.pipeline.assemble import hop_frames
-
-    geometry = FrontendConfig(window_width=spec.window_width, window_overlap=spec.window_overlap,
-                              sample_rate=spec.sample_rate).geometry(spec.sample_rate)
-    hop = hop_frames(geometry, HOP_SECONDS)
+    framing = WindowFraming(frontend=spec, geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
+                            hop_seconds=HOP_SECONDS)
     data = labelled_clips(root, max_folds=5)
     windows, labels, folds = [], [], []
     for path, label, fold in zip(data.paths, np.array(data.names)[data.labels], data.folds + 1):
-        w = clip_windows(file_frames(path, spec), window_frames, hop)
+        w = clip_windows(framing, path)
         windows.append(w)
         labels += [label] * len(w)
         folds += [fold] * len(w)
@@ -90,7 +82,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
 
     codebook = Codebook.load(args.codebook)
     corpus = Corpus(args.corpus)
-    spec = FrontendSpec(**corpus.index["frontend"])
+    spec = corpus.frontend
     windows, labels, folds = labelled_windows(args.labelled, spec, args.window_frames)
     x = codebook.embed(windows)
     names = sorted(set(labels))

@@ -6,7 +6,7 @@ DIR holds one ``.npz`` per spectrogram setting, made here with
 ``python -m audeep_edge.training.gpu_pack --output DIR esc-10-*.nc`` (arrays ``features`` (N, T, F)
 float16/32 and optionally ``frontend``, JSON text). For every ``DIR/NAME.npz`` the script trains the sample
 recipe (2x256 GRU, unidirectional encoder, bidirectional decoder, batch 64, learning rate 0.001,
-keep-prob 0.8; spec §8) and writes the run directory ``OUTDIR/NAME/`` (``config.json``,
+keep-prob 0.8; docs/audeep.md#sample-recipes) and writes the run directory ``OUTDIR/NAME/`` (``config.json``,
 ``autoencoder.weights.h5``, ``logs/history.csv``), which ``audeep_edge.training.runs.load_encoder`` loads
 on any backend. ``OUTDIR/timings.json`` holds wall time, per-epoch seconds and examples/s per setting.
 Epoch checkpoints are deleted at the end unless ``--keep-checkpoints`` (they are ~3x the weights).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reproduce auDeep's sample recipes end to end and print a table of per-setting and fused accuracy.
 
-    python train/run_recipe.py esc10 --data ../shared/data/esc10 --out runs/esc10
+    python train/run_recipe.py esc10 --data ESC-10 --out runs/esc10
 
 Steps per spectrogram setting: preprocess -> t-rae train -> t-rae generate -> mlp evaluate; then fuse all
 settings and evaluate the fused representation. Every step is an ``audeep-edge`` command (printed before it
@@ -26,7 +26,7 @@ MLP = ["--num-epochs", "400", "--learning-rate", "0.001", "--keep-prob", "0.6",
 
 @dataclass(frozen=True)
 class Recipe:
-    """One data set's settings, as auDeep's samples/*.sh (audeep-spec §8)."""
+    """One data set's settings, as auDeep's samples/*.sh (docs/audeep.md#sample-recipes)."""
 
     name: str
     preprocess: list[str]

@@ -1,8 +1,8 @@
 """On-device adaptation: ``baseline fit|show`` (what is normal here) and ``enroll`` (new labels in seconds).
 
-Embeddings come from the streaming pipeline itself (same windows, front end and model as ``listen``), and the
-results are written next to the bundle (``baseline.npz``, ``enrolled.npz`` + ``enrolled.json``), where ``listen``
-picks them up. Runtime only: numpy, no TensorFlow or scikit-learn.
+Embeddings come from the streaming pipeline itself (:func:`~audeep_edge.pipeline.embed.embed_audio`: same
+windows, front end and model as ``listen``), and the results are written next to the bundle (``baseline.npz``,
+``enrolled.npz`` + ``enrolled.json``), where ``listen`` picks them up. Runtime only: numpy, no TensorFlow or scikit-learn.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 import typer
 
-from audeep_edge.errors import AudioError, ConfigError
+from audeep_edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,133 +32,6 @@ DEVICE = typer.Option(None, "--device", help="Microphone: input device index or 
 HOP = typer.Option(None, "--hop", help="Seconds between windows (default: the bundle's).", min=0.01)
 THREADS = typer.Option(1, "--threads", help="Interpreter threads.", min=1)
 DELEGATE = typer.Option("none", "--delegate", help="none, xnnpack or edgetpu.")
-
-
-@dataclass(frozen=True)
-class Embedded:
-    """Embeddings of some audio: ``embeddings`` (n, D) float32, ``levels`` (n,) dBFS, ``groups`` (n,) source
-    index, ``seconds`` of audio consumed, ``embed_seconds`` spent (wall)."""
-
-    embeddings: np.ndarray
-    levels: np.ndarray
-    groups: np.ndarray
-    seconds: float
-    embed_seconds: float
-
-
-class _Collector:
-    """A pipeline sink that keeps each window's embedding and level."""
-
-    def __init__(self) -> None:
-        self.embeddings: list[np.ndarray] = []
-        self.levels: list[float] = []
-
-    def publish_window(self, payload: dict) -> None:
-        self.embeddings.append(np.asarray(payload["embedding"], dtype=np.float32))
-        self.levels.append(float(payload["dbfs"]))
-
-    def publish_health(self, payload: dict) -> None:
-        pass
-
-    def publish_event(self, payload: dict) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _PaddedClip:
-    """A file shorter than one window, zero-padded on both sides to one window plus one frame, as training pads
-    short clips to its fixed length (``--fixed-length``, centred), so a 2 s recording of a doorbell can still be
-    enrolled with a 5 s-window model."""
-
-    overruns = 0
-    queue_depth = 0
-
-    def __init__(self, path: Path, seconds: float) -> None:
-        from audeep_edge.audio import read_audio
-        from audeep_edge.features import fix_length
-
-        samples, fs = read_audio(path)
-        self.name, self.sample_rate, self.channels = f"--file {path}", fs, samples.shape[1]
-        self._samples = fix_length(samples, int(np.ceil(seconds * fs)), center=True).astype(np.float32)
-
-    def blocks(self, stop):
-        from audeep_edge.sources import AudioBlock
-
-        yield AudioBlock(self._samples, time.monotonic())
-
-
-def clip_source(path: Path, window_seconds: float):
-    """A file as a pipeline source: read as it is, or zero-padded (:class:`_PaddedClip`) when shorter than
-    ``window_seconds``."""
-    from audeep_edge.sources import FileSource
-
-    source = FileSource(path)
-    if source.duration >= window_seconds:
-        return source
-    log.debug("%s: %.2f s is shorter than one %.2f s window: zero-padded", path, source.duration, window_seconds)
-    return _PaddedClip(path, window_seconds)
-
-
-def embed_audio(bundle, *, files: list[Path] | None = None, seconds: float | None = None,
-                device: str | None = None, hop: float | None = None, threads: int = 1,
-                delegate: str = "none") -> Embedded:
-    """Stream files (each from its start; one shorter than a window is zero-padded to one) or ``seconds`` of
-    microphone audio through the bundle's model.
-
-    Parameters
-    ----------
-    bundle : a loaded :class:`audeep_edge.bundle.Bundle`.
-    files : audio files; None or empty records ``seconds`` from the microphone ``device``.
-    hop : seconds between windows (default: the bundle's ``hop_seconds``).
-
-    Raises
-    ------
-    ConfigError : no audio asked for. AudioError : unreadable or empty audio.
-    """
-    from audeep_edge.encoder import Encoder
-    from audeep_edge.pipeline import Pipeline, WindowAnalyzer, Windower
-    from audeep_edge.pipeline.assemble import hop_frames
-    from audeep_edge.sources import MicrophoneSource
-
-    if not files and seconds is None:
-        raise ConfigError("no audio: pass --file FILE, or --seconds N to record from the microphone")
-    if files and (seconds is not None or device is not None):
-        raise ConfigError("--seconds/--device record from the microphone; they cannot be combined with --file")
-    g = bundle.geometry
-    step = hop_frames(g, hop or bundle.hop_seconds)
-    window_samples = (bundle.window_frames - 1) * g.hop + g.n_fft
-    if files:
-        padded = (window_samples + g.hop) / g.fs
-        sources, max_windows = [clip_source(f, padded) for f in files], None
-    else:
-        if seconds * g.fs < window_samples:
-            raise AudioError(f"--seconds {seconds:g} is shorter than one {window_samples / g.fs:.2f} s window")
-        sources = [MicrophoneSource(device, preferred_rate=g.fs)]
-        max_windows = 1 + int((seconds * g.fs - window_samples) // (step * g.hop))
-        log.info("recording %.1f s from %s ...", seconds, sources[0].name)
-    encoder = Encoder(bundle.model_path, threads=threads, delegate=delegate)
-    bundle.check_model(encoder)
-    fe = bundle.frontend
-    started, collector, groups, audio = time.perf_counter(), _Collector(), [], 0.0
-    for index, source in enumerate(sources):
-        windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
-                            window_frames=bundle.window_frames, hop_frames=step,
-                            source_rate=source.sample_rate)
-        analyzer = WindowAnalyzer(encoder, [], clip_below=fe.clip_below, clip_above=fe.clip_above,
-                                  device_id="adapt", embeddings="float32", embedding_encoding="json",
-                                  normalization=bundle.normalization)
-        before = len(collector.embeddings)
-        summary = Pipeline(source, windower, analyzer, [collector], health_interval=1e9,
-                           max_windows=max_windows).run()
-        audio += summary.audio_seconds
-        if len(collector.embeddings) == before:
-            raise AudioError(f"{source.name}: {summary.audio_seconds:.2f} s of audio is shorter than one "
-                             f"{window_samples / g.fs:.2f} s window of this bundle")
-        groups += [index] * (len(collector.embeddings) - before)
-    return Embedded(embeddings=np.stack(collector.embeddings), levels=np.asarray(collector.levels),
-                    groups=np.asarray(groups), seconds=audio, embed_seconds=time.perf_counter() - started)
 
 
 def _load_bundle(path: Path | None, *, writable: bool = True):
@@ -190,7 +62,7 @@ def _describe_source(files: list[Path] | None, seconds: float | None, device: st
 
 def _baseline_examples(bundle) -> np.ndarray | None:
     """The baseline's sample of this device's ordinary sound, if a baseline was fitted."""
-    from audeep_edge.head.novelty import bundle_baseline
+    from audeep_edge.head.baseline import bundle_baseline
 
     baseline = bundle_baseline(bundle.path, bundle.manifest["sha256"])
     return baseline.examples if baseline is not None else None
@@ -213,7 +85,9 @@ def baseline_fit(
     delegate: str = DELEGATE,
 ) -> None:
     """Fit the reference of normal sound (bundle/baseline.npz) from files or the microphone."""
-    from audeep_edge.head.novelty import BASELINE_FILE, METHODS, fit_baseline
+    from audeep_edge.head.baseline import BASELINE_FILE
+    from audeep_edge.head.baseline_fit import METHODS, fit_baseline
+    from audeep_edge.pipeline.embed import embed_audio
 
     if method not in METHODS:
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -236,7 +110,7 @@ def baseline_fit(
 @baseline_app.command("show")
 def baseline_show(bundle_path: Optional[Path] = BUNDLE) -> None:
     """Describe the bundle's baseline."""
-    from audeep_edge.head.novelty import BASELINE_FILE, load_baseline
+    from audeep_edge.head.baseline import BASELINE_FILE, load_baseline
 
     bundle = _load_bundle(bundle_path, writable=False)
     baseline = load_baseline(bundle.path / BASELINE_FILE)
@@ -271,6 +145,7 @@ def enroll(
 ) -> None:
     """Teach the device a new sound from a few seconds of it (no retraining); `listen` uses it at once."""
     from audeep_edge.head.enroll import Enrollment, active_windows, check_name
+    from audeep_edge.pipeline.embed import embed_audio
 
     files = _file_list(files, more_files)
 

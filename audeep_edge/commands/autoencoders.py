@@ -1,7 +1,7 @@
 """Autoencoder commands: ``t-rae``, ``f-rae`` and ``ft-rae``, each with ``train`` and ``generate``.
 
-Option names and defaults are auDeep's (spec §4.5). ``--input`` takes several files as auDeep does
-(``--input a.nc b.nc``) or repeated. auDeep's ``--tempdir`` (TFRecords) and ``--mask-silence`` (a no-op
+Option names and defaults are auDeep's (docs/audeep.md#training-options-and-defaults). ``--input`` takes
+several files as auDeep does (``--input a.nc b.nc``) or repeated. auDeep's ``--tempdir`` (TFRecords) and ``--mask-silence`` (a no-op
 there) have no counterpart.
 """
 

@@ -68,24 +68,21 @@ class MemorySource:
 
 def measure_runtime(args: argparse.Namespace) -> dict:
     from audeep_edge.config import ListenConfig
-    from audeep_edge.encoder import Encoder
-    from audeep_edge.pipeline.assemble import build_pipeline, find_bundle, open_adaptation
+    from audeep_edge.pipeline.assemble import assemble
     from audeep_edge.pipeline.health import percentile_ms
     from audeep_edge.sinks.jsonl import JsonlSink
 
-    bundle = find_bundle(Path(args.bundle))
-    audio = np.load(args.audio)
-    cfg = ListenConfig(threads=args.threads, delegate=args.delegate, hop=args.hop, broker="none",
-                       health_interval=3600.0)
-    encoder = Encoder(bundle.model_path, threads=cfg.threads, delegate=cfg.delegate)
+    cfg = ListenConfig(bundle=Path(args.bundle), threads=args.threads, delegate=args.delegate, hop=args.hop,
+                       broker="none", health_interval=3600.0)
+    run = assemble(cfg)
+    bundle, audio = run.bundle, np.load(args.audio)
     sink = JsonlSink(os.devnull)
-    pipeline = build_pipeline(cfg, bundle, encoder, MemorySource(audio, bundle.geometry.fs), [sink],
-                              open_adaptation(cfg, bundle))
+    pipeline = run.pipeline(MemorySource(audio, bundle.geometry.fs), [sink])
     cpu0 = time.process_time()
     summary = pipeline.run()
     cpu = time.process_time() - cpu0
     sink.close()
-    return {"bundle": bundle.name, "precision": bundle.precision, "delegate": encoder.delegate,
+    return {"bundle": bundle.name, "precision": bundle.precision, "delegate": run.encoder.delegate,
             "threads": cfg.threads, "windows": summary.windows, "audio_s": round(summary.audio_seconds, 3),
             "rtf": summary.rtf, "latency_ms_p50": percentile_ms(summary.latencies, 50),
             "latency_ms_p99": percentile_ms(summary.latencies, 99),
@@ -112,7 +109,6 @@ def measure_baseline(args: argparse.Namespace) -> dict:
     from audeep_edge.bundle import load_bundle
     from audeep_edge.features import encoder_input, mel_filterbank
     from audeep_edge.head import top_k
-    from audeep_edge.pipeline.assemble import hop_frames
     from audeep_edge.pipeline.health import percentile_ms
     from audeep_edge.sinks.payload import to_json
 
@@ -122,8 +118,7 @@ def measure_baseline(args: argparse.Namespace) -> dict:
     audio = np.load(args.audio).astype(np.float64)
     window = get_window("hann", g.n_fft, fftbins=True)
     fbank = mel_filterbank(fs=g.fs, n_fft=g.n_fft, n_mels=fe.mel_bands) if fe.mel_bands else None
-    span = (bundle.window_frames - 1) * g.hop + g.n_fft
-    step = hop_frames(g, args.hop or bundle.hop_seconds) * g.hop
+    span, step = bundle.window_samples, bundle.window_hop(args.hop).frames * g.hop
     latencies = []
     with open(os.devnull, "w") as devnull:
         for start in range(0, audio.size - span + 1, step):

@@ -1,8 +1,9 @@
-"""Learner commands: ``mlp evaluate|predict|train`` and ``svm evaluate|predict`` (spec §6).
+"""Learner commands: ``mlp evaluate|predict|train`` and ``svm evaluate|predict``
+(docs/audeep.md#learners-and-evaluation).
 
-This module glues netCDF data sets to the NumPy core in :mod:`audeep_edge.training.evaluation` and
-:mod:`audeep_edge.training.learners`. Class indices follow the label map sorted by numeric label; tables and
-plots list classes by nominal name, as auDeep does.
+CLI options -> :mod:`audeep_edge.training.learner_data` (netCDF data sets -> vectors, class indices, splits),
+:mod:`audeep_edge.training.evaluation` and :mod:`audeep_edge.training.learners`; tables and plots
+(:mod:`audeep_edge.training.confusion`) list classes by nominal name, as auDeep does.
 """
 
 from __future__ import annotations
@@ -45,76 +46,11 @@ RELU_LOGITS = typer.Option(_DEFAULTS.relu_logits, "--relu-logits/--linear-logits
 COMPLEXITY = typer.Option(..., "--complexity", "-C", help="SVM complexity C (required, as in auDeep).")
 
 
-# --- data set glue -----------------------------------------------------------------------------------
+# --- options -> learners -------------------------------------------------------------------------------
 def _partition_codes(values: list[str] | None) -> list[int]:
     from audeep_edge.dataset.model import partition_code
 
     return sorted({partition_code(v) for v in _split_values(values)})
-
-
-def _load_vectors(path: Path):
-    """A data set with one feature vector per instance; DataError naming ``path`` otherwise."""
-    from audeep_edge.dataset import load_dataset
-
-    ds = load_dataset(path)
-    if ds.features.ndim != 2:
-        raise DataError(f"{path}: features have dimensions {ds.feature_dims} {list(ds.feature_shape)}; learners "
-                        "need one vector per instance (run `generate`, or `fuse chunks` first)")
-    if ds.num_instances == 0:
-        raise DataError(f"{path}: the data set has no instances")
-    if not np.isfinite(ds.features).all():
-        raise DataError(f"{path}: the features contain NaN or infinite values")
-    return ds
-
-
-def _class_names(ds, path: Path) -> list[str]:
-    """Label names in class-index order (label map sorted by numeric label)."""
-    if not ds.label_map:
-        raise DataError(f"{path}: the data set has no labels (no label map); learners need labelled data")
-    return sorted(ds.label_map, key=ds.label_map.get)
-
-
-def _class_indices(ds, names: list[str], path: Path, needed: np.ndarray | None = None) -> np.ndarray:
-    """(N,) class indices (-1 where unlabelled); DataError if an instance in ``needed`` has no label."""
-    index = {name: i for i, name in enumerate(names)}
-    labels = np.array([-1 if name is None else index.get(name, -2) for name in ds.label_nominal], np.int64)
-    needed = np.ones(ds.num_instances, bool) if needed is None else needed
-    if np.any(labels[needed] == -2):
-        unknown = sorted({n for n, lab in zip(ds.label_nominal, labels) if lab == -2})
-        raise DataError(f"{path}: label(s) {', '.join(unknown[:5])} are not in the training label map")
-    missing = int(np.sum(labels[needed] == -1))
-    if missing:
-        raise DataError(f"{path}: {missing} of the {int(needed.sum())} instances used have no label; "
-                        "learners need labelled data")
-    return labels
-
-
-def _select_partitions(ds, path: Path, partitions: list[int], option: str):
-    if not partitions:
-        return ds
-    if not any(p is not None for p in ds.partitions_):
-        raise DataError(f"{path}: the data set has no partition information for {option}")
-    selected = ds.select_partitions(partitions)
-    if selected.num_instances == 0:
-        raise DataError(f"{path}: no instances in the partitions given by {option}")
-    return selected
-
-
-def _splits(ds, path: Path, cross_validate: bool, train_partitions: list[int], eval_partitions: list[int]):
-    from audeep_edge.training.evaluation import cross_validation_splits, partition_split
-
-    if cross_validate == bool(train_partitions or eval_partitions):
-        raise ConfigError("choose one evaluation mode: --cross-validate, or --train-partitions with --eval-partitions")
-    if cross_validate:
-        if not ds.has_cv_info:
-            raise DataError(f"{path}: the data set has no cross-validation folds; add them with `audeep-edge modify "
-                            "--add-cv-setup 5` or use --train-partitions/--eval-partitions")
-        return cross_validation_splits(ds.cv_folds)
-    if not (train_partitions and eval_partitions):
-        raise ConfigError("--train-partitions and --eval-partitions must be given together")
-    if not any(p is not None for p in ds.partitions_):
-        raise DataError(f"{path}: the data set has no partition information; use --cross-validate")
-    return [partition_split(ds.partitions_, train_partitions, eval_partitions)]
 
 
 def _seed(seed: int | None, level: int = logging.INFO) -> int:
@@ -132,50 +68,7 @@ def _mlp(num_layers, num_units, keep_prob, num_epochs, learning_rate, relu_logit
                           learning_rate=learning_rate, relu_logits=relu_logits))
 
 
-# --- reporting -----------------------------------------------------------------------------------------
-def format_confusion(matrix: np.ndarray, names: list[str]) -> str:
-    """The confusion matrix as a text table, classes sorted by nominal name (rows true, columns predicted)."""
-    order = np.argsort(names, kind="stable")
-    matrix = matrix[np.ix_(order, order)]
-    width = max(len(str(matrix.max())), len(str(len(names) - 1)))
-    name_width = max(len(names[i]) for i in order) + len(str(len(names) - 1)) + 1
-    header = " " * name_width + " " + " ".join(f"{j:>{width}}" for j in range(len(names)))
-    rows = [f"{f'{k} {names[i]}':<{name_width}} " + " ".join(f"{v:>{width}}" for v in matrix[k])
-            for k, i in enumerate(order)]
-    return "\n".join(["confusion matrix (rows: true class, columns: predicted class)", header, *rows])
-
-
-def _plot_confusion(path: Path, matrix: np.ndarray, names: list[str], title: str) -> None:
-    """Row-normalised confusion matrix (classes by nominal name) as an image; never opens a window."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    order = np.argsort(names, kind="stable")
-    matrix = matrix[np.ix_(order, order)].astype(float)
-    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    labels = [names[i] for i in order]
-    size = 2.5 + 0.5 * len(names)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for (r, c), value in np.ndenumerate(rates):
-        ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                color="white" if value > 0.5 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=90)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise ConfigError(f"--confusion-png {path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-
-
+# --- output --------------------------------------------------------------------------------------------
 def _write_text(path: Path, text: str, option: str) -> None:
     try:
         path.write_text(text)
@@ -183,20 +76,32 @@ def _write_text(path: Path, text: str, option: str) -> None:
         raise ConfigError(f"{option} {path}: cannot write ({exc.strerror or exc})") from None
 
 
+def _plot(path: Path, matrix: np.ndarray, names: list[str], title: str) -> None:
+    """Row-normalised confusion matrix (classes by nominal name) as a PNG."""
+    from audeep_edge.training.confusion import by_name, plot_confusion
+
+    try:
+        plot_confusion(path, *by_name(matrix, names), title, normalise=True)
+    except OSError as exc:
+        raise ConfigError(f"--confusion-png {path}: cannot write ({exc.strerror or exc})") from None
+
+
 # --- evaluate ------------------------------------------------------------------------------------------
 def _evaluate(ctx: typer.Context, learner, learner_info: dict, input_file: Path, cross_validate: bool,
               train_partitions, eval_partitions, upsample: bool, majority_vote: bool, repeat: int,
               seed: int | None, quiet: bool, output_json: Path | None, confusion_png: Path | None) -> None:
+    from audeep_edge.training.confusion import numbered_confusion_text
     from audeep_edge.training.evaluation import evaluate
+    from audeep_edge.training.learner_data import class_indices, class_names, evaluation_splits, load_vectors
 
     quiet = quiet or bool(ctx.find_root().params.get("quiet"))
     level = logging.DEBUG if quiet else logging.INFO
-    ds = _load_vectors(input_file)
-    names = _class_names(ds, input_file)
-    splits = _splits(ds, input_file, cross_validate, _partition_codes(train_partitions),
-                     _partition_codes(eval_partitions))
+    ds = load_vectors(input_file)
+    names = class_names(ds, input_file)
+    splits = evaluation_splits(ds, input_file, cross_validate, _partition_codes(train_partitions),
+                               _partition_codes(eval_partitions))
     used = np.any([s.train | s.evaluate for s in splits], axis=0)
-    labels = _class_indices(ds, names, input_file, used)
+    labels = class_indices(ds, names, input_file, used)
     if not majority_vote and len(set(ds.filenames)) < ds.num_instances:
         log.log(level, "several chunks per file: every chunk is scored on its own (--majority-vote votes per file)")
     seed = _seed(seed, level)
@@ -210,15 +115,15 @@ def _evaluate(ctx: typer.Context, learner, learner_info: dict, input_file: Path,
         what = f"{len(splits)} fold(s)" if cross_validate else splits[0].name
         typer.echo(f"accuracy {100 * result.accuracy:.2f}% (std {100 * result.accuracy_std:.2f}%), "
                    f"UAR {100 * result.uar:.2f}% (std {100 * result.uar_std:.2f}%) over {what}, {repeat} repeat(s)")
-        typer.echo(format_confusion(result.confusion, names))
+        typer.echo(numbered_confusion_text(result.confusion, names))
     if output_json is not None:
         report = {"input": str(input_file), "mode": "cross-validation" if cross_validate else "partitions",
                   "majority_vote": majority_vote, "upsample": upsample, "repeat": repeat, "learner": learner_info,
                   **result.to_dict(names)}
         _write_text(output_json, json.dumps(report, indent=1) + "\n", "--output-json")
     if confusion_png is not None:
-        _plot_confusion(confusion_png, result.confusion, names,
-                        f"accuracy {100 * result.accuracy:.1f}%, UAR {100 * result.uar:.1f}%")
+        _plot(confusion_png, result.confusion, names,
+              f"accuracy {100 * result.accuracy:.1f}%, UAR {100 * result.uar:.1f}%")
 
 
 INPUT = typer.Option(..., "--input", help="netCDF data set of representations (one vector per instance).")
@@ -263,13 +168,14 @@ def svm_evaluate(ctx: typer.Context, input_file: Path = INPUT, cross_validate: b
 def _predict(learner, train_input: Path, train_partitions, eval_input: Path, eval_partitions, upsample: bool,
              majority_vote: bool, seed: int | None, output: Path | None) -> None:
     from audeep_edge.training.evaluation import fit_predict, vote_per_file
+    from audeep_edge.training.learner_data import class_indices, class_names, load_vectors, select_partitions
 
-    train = _load_vectors(train_input)
-    names = _class_names(train, train_input)
-    train = _select_partitions(train, train_input, _partition_codes(train_partitions), "--train-partitions")
-    labels = _class_indices(train, names, train_input)
-    evaluation = _select_partitions(_load_vectors(eval_input), eval_input, _partition_codes(eval_partitions),
-                                    "--eval-partitions")
+    train = load_vectors(train_input)
+    names = class_names(train, train_input)
+    train = select_partitions(train, train_input, _partition_codes(train_partitions), "--train-partitions")
+    labels = class_indices(train, names, train_input)
+    evaluation = select_partitions(load_vectors(eval_input), eval_input, _partition_codes(eval_partitions),
+                                   "--eval-partitions")
     if evaluation.feature_shape != train.feature_shape:
         raise DataError(f"{eval_input}: {evaluation.feature_shape[0]} features per instance, but {train_input} has "
                         f"{train.feature_shape[0]}")
@@ -339,13 +245,14 @@ def mlp_train(input_file: Path = typer.Option(..., "--input", help="Labelled net
     from audeep_edge.dataset.model import PARTITIONS
     from audeep_edge.training.evaluation import cross_validation_splits, evaluate, training_set
     from audeep_edge.training.heads import save_head
+    from audeep_edge.training.learner_data import class_indices, class_names, load_vectors, select_partitions
 
     learner = _mlp(num_layers, num_units, keep_prob, num_epochs, learning_rate, relu_logits)
-    ds = _load_vectors(input_file)
-    names = _class_names(ds, input_file)
+    ds = load_vectors(input_file)
+    names = class_names(ds, input_file)
     partitions = _partition_codes(train_partitions)
-    ds = _select_partitions(ds, input_file, partitions, "--train-partitions")
-    labels = _class_indices(ds, names, input_file)
+    ds = select_partitions(ds, input_file, partitions, "--train-partitions")
+    labels = class_indices(ds, names, input_file)
     seed = _seed(seed)
     scores = None
     if evaluate_first:

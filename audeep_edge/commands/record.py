@@ -9,6 +9,10 @@ from typing import Optional
 
 import typer
 
+from audeep_edge.commands.broker_options import (broker_option, ca_file_option, cert_file_option, key_file_option,
+                                                 password_file_option, prefix_option, protocol_option,
+                                                 tls_insecure_option, username_option)
+
 CONNECT_WAIT_S = 5.0  # how long to wait for the broker before saying it is away (recording starts when it is back)
 
 
@@ -32,31 +36,29 @@ def max_size_option() -> typer.models.OptionInfo:
 
 
 def record(
-    broker: str = typer.Option("mqtt://127.0.0.1:1883", "--broker", help="MQTT broker: mqtt://host[:port] or "
-                               "mqtts://… (user[:password]@ allowed)."),
+    broker: str = broker_option(),
     db: Optional[str] = db_option(),
     keep: Optional[str] = keep_option(),
     max_size: Optional[str] = max_size_option(),
-    prefix: str = typer.Option("audeep", "--prefix", help="First MQTT topic level(s) the devices publish under."),
+    prefix: str = prefix_option(),
     client_id: Optional[str] = typer.Option(None, "--client-id", help="MQTT client id naming the recorder's "
                                             "persistent session (default: derived from the host and --db)."),
-    protocol: str = typer.Option("3.1.1", "--protocol", help="MQTT protocol: 3.1.1 or 5."),
-    username: Optional[str] = typer.Option(None, "--username", help="Broker user name."),
-    password_file: Optional[Path] = typer.Option(None, "--password-file", help="File holding the broker password "
-                                                 "(else $AUDEEP_MQTT_PASSWORD)."),
-    ca_file: Optional[Path] = typer.Option(None, "--ca-file", help="CA certificate (PEM) of an mqtts:// broker."),
-    cert_file: Optional[Path] = typer.Option(None, "--cert-file", help="Client certificate (PEM) for mutual TLS."),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", help="Client key (PEM) for mutual TLS."),
-    tls_insecure: bool = typer.Option(False, "--tls-insecure", help="Skip the broker host name check."),
+    protocol: str = protocol_option(),
+    username: Optional[str] = username_option(),
+    password_file: Optional[Path] = password_file_option(),
+    ca_file: Optional[Path] = ca_file_option(),
+    cert_file: Optional[Path] = cert_file_option(),
+    key_file: Optional[Path] = key_file_option(),
+    tls_insecure: bool = tls_insecure_option(),
 ) -> None:
     """Record windows, events, health, device info and clips of every device under PREFIX/+/… until Ctrl-C.
 
     Nothing is lost while the recorder restarts: its MQTT session persists and messages are acknowledged
     only once stored, so the broker keeps them meanwhile."""
+    from audeep_edge.mqtt.settings import MqttSettings
     from audeep_edge.recorder import Recorder, open_store
     from audeep_edge.recorder.retention import retention_from
     from audeep_edge.recorder.store import default_location
-    from audeep_edge.sinks.mqtt import MqttSettings
 
     settings = MqttSettings(url=broker, topic_prefix=prefix, client_id=client_id, protocol=protocol,
                             username=username, password_file=password_file, ca_file=ca_file, cert_file=cert_file,

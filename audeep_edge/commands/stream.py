@@ -12,21 +12,15 @@ import contextlib
 import dataclasses
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
 from audeep_edge.config import ListenConfig, build_config, flag, group_of, help_for
 
-if TYPE_CHECKING:
-    from audeep_edge.sinks.homeassistant import Entities
-
 log = logging.getLogger(__name__)
-
-CONNECT_WAIT_S = 5.0  # how long listen waits for the broker before it starts (buffering if it is away)
 
 
 def register(app: typer.Typer) -> None:
@@ -116,6 +110,7 @@ def listen(
                                                   help=_help("dashboard_token"), show_default=False,
                                                   rich_help_panel=group_of("dashboard_token")),
     dashboard_url: Optional[str] = _opt("dashboard_url"),
+    dashboard_db: Optional[str] = _opt("dashboard_db"),
     watch_labels: Optional[str] = _opt("watch_labels"),
     watch_min_score: Optional[float] = _opt("watch_min_score"),
     clips: Optional[Path] = _opt("clips"),
@@ -160,29 +155,22 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_listen(cfg: ListenConfig) -> None:
     """Run ``listen`` with a validated :class:`~audeep_edge.config.ListenConfig`."""
     from audeep_edge.errors import DeliveryError
-    from audeep_edge.head.novelty import NoveltyConfig
-    from audeep_edge.pipeline.assemble import (build_pipeline, check_watched, effective_hop, find_bundle,
-                                               info_payload, open_adaptation, open_encoder, open_source)
-    from audeep_edge.sinks.homeassistant import Entities
+    from audeep_edge.pipeline.assemble import assemble, check_watched
+    from audeep_edge.pipeline.sinks import open_sinks
 
-    bundle = find_bundle(cfg.bundle, cfg.precision)
-    source = open_source(cfg, bundle)  # opens nothing yet: capture starts when the pipeline runs
-    encoder = open_encoder(cfg, bundle)
-    adaptation = open_adaptation(cfg, bundle)
-    info = info_payload(bundle, cfg.device_id, effective_hop(cfg, bundle), adaptation.labels(bundle.labels),
-                        NoveltyConfig(**cfg.novelty_options()).threshold if adaptation.has_baseline else None)
-    log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", bundle.name, bundle.precision,
+    run = assemble(cfg)
+    source = run.open_source()  # opens nothing yet: capture starts when the pipeline runs
+    info, baseline = run.info(), run.adaptation.has_baseline
+    log.info("bundle %s (%s): %.2f s windows every %.2f s, source %s", run.bundle.name, run.bundle.precision,
              info["window_seconds"], info["hop_seconds"], source.name)
     check_watched(cfg, info["labels"])
-    if cfg.clips is not None and not (cfg.watched or adaptation.has_baseline):
+    if cfg.clips is not None and not (cfg.watched or baseline):
         log.warning("--clips %s: no clip will be saved without --watch-labels or a novelty baseline "
                     "(`audeep-edge baseline fit`)", cfg.clips)
-    entities = Entities(novelty=adaptation.has_baseline, watch=cfg.watched, watch_min_score=cfg.watch_min_score,
-                        configuration_url=cfg.dashboard_url)
     stop = threading.Event()
     with _stop_on_signals(stop), contextlib.ExitStack() as stack:  # a signal while starting: stop at once
-        sinks = _open_sinks(cfg, info, stack, entities)
-        summary = build_pipeline(cfg, bundle, encoder, source, sinks, adaptation).run(stop)
+        sinks = open_sinks(cfg, info, stack, novelty=baseline)
+        summary = run.pipeline(source, sinks).run(stop)
     log.info("%d windows from %.1f s of audio; RTF %.4f, latency p50 %.1f ms, p99 %.1f ms; %d overruns",
              summary.windows, summary.audio_seconds, summary.rtf, *_percentiles_ms(summary.latencies),
              summary.overruns)
@@ -197,61 +185,6 @@ def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
     return percentile_ms(latencies, 50) or 0.0, percentile_ms(latencies, 99) or 0.0
 
 
-def _open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack, entities: Entities) -> list:
-    """JSONL, the live table (stdout a terminal, without -q or --jsonl -), the dashboard and MQTT (with an embedded
-    broker when no --broker is given); closed by ``stack`` in reverse order, so the MQTT sink flushes and says
-    ``offline`` before the embedded broker stops. ``entities``: Home Assistant's optional entities."""
-    from audeep_edge.log import console_quiet
-
-    sinks = []
-    if cfg.jsonl is not None:
-        from audeep_edge.sinks.jsonl import JsonlSink
-
-        sinks.append(JsonlSink(cfg.jsonl, info))
-        stack.callback(sinks[-1].close)
-    if cfg.jsonl != "-" and sys.stdout.isatty() and not console_quiet():
-        from audeep_edge.sinks.terminal import TerminalSink
-
-        sinks.append(TerminalSink(info))
-    if cfg.broker == "none":
-        return sinks
-    from audeep_edge.errors import BrokerError
-    from audeep_edge.sinks.mqtt import MqttSink
-    from audeep_edge.sinks.spool import default_spool_dir
-
-    url = cfg.broker
-    if url is None:
-        from audeep_edge.sinks.broker import start_embedded_broker
-
-        embedded = start_embedded_broker("127.0.0.1")
-        stack.callback(embedded.stop)
-        url = embedded.client_url  # only this process's clients know the generated password
-        typer.echo(f"embedded MQTT broker on {embedded.url} (watch: mosquitto_sub -h {embedded.host} -p "
-                   f"{embedded.port} -u {embedded.username} -P \"$(cat {embedded.password_file})\" "
-                   f"-t '{cfg.mqtt_settings().topic_prefix}/#' -v)", err=True)
-    if cfg.dashboard:  # before the MQTT sink: its address is the Home Assistant device's link
-        from audeep_edge.dashboard import DashboardServer
-
-        server = DashboardServer(url, host=cfg.dashboard_host, port=cfg.dashboard_port, token=cfg.dashboard_token)
-        address = server.start()
-        typer.echo(f"dashboard: {address}", err=True)
-        stack.callback(server.stop)
-        if entities.configuration_url is None:  # never the token: HA shows the link to every user
-            entities = dataclasses.replace(entities, configuration_url=address.split("?")[0])
-    settings = cfg.mqtt_settings(url)
-    if settings.queue_dir is None:  # a stop while the broker is away keeps what was buffered
-        settings = dataclasses.replace(settings, queue_dir=default_spool_dir())
-    mqtt_sink = MqttSink(settings, cfg.device_id, info, entities=entities)
-    stack.callback(mqtt_sink.close)
-    if not mqtt_sink.wait_connected(CONNECT_WAIT_S):  # raises BrokerError for refused credentials
-        reason = mqtt_sink.last_error or f"no answer from {settings.address}"
-        if cfg.source == "file":  # a finite stream would be analysed for nothing
-            raise BrokerError(f"{reason}; check --broker (or use --broker none --jsonl FILE)")
-        log.warning("%s; buffering until it is reachable", reason)
-    sinks.append(mqtt_sink)
-    return sinks
-
-
 def config_check(
     file: Path = typer.Argument(..., help="Config file (.toml, .yaml or .yml)."),
     bundle_path: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Check against this bundle instead of "
@@ -260,20 +193,20 @@ def config_check(
     """Validate a listen config file: keys, values (MQTT ones too), the bundle it names, its model and the
     adaptation files, and that the watched labels are labels of that bundle."""
     from audeep_edge.encoder import Encoder
-    from audeep_edge.pipeline.assemble import check_watched, effective_hop, find_bundle, open_adaptation
+    from audeep_edge.pipeline.assemble import check_watched, find_bundle, open_adaptation
 
     cfg = build_config(file, {"bundle": bundle_path})
     bundle = find_bundle(cfg.bundle, cfg.precision)
     if bundle.precision != "edgetpu":  # the model, on this machine's CPU (an Edge TPU model runs on a Coral only)
         bundle.check_model(Encoder(bundle.model_path))
-    adaptation = open_adaptation(cfg, bundle)
-    check_watched(cfg, adaptation.labels(bundle.labels))
+    check_watched(cfg, open_adaptation(bundle, cfg.novelty()).labels(bundle.labels))
     broker = cfg.broker or "embedded broker on 127.0.0.1"
-    hop, wanted = effective_hop(cfg, bundle), cfg.hop or bundle.hop_seconds
-    rounded = f" (hop = {wanted:g} rounded to whole frames of {bundle.geometry.hop / bundle.geometry.fs:g} s)" \
-        if abs(hop - wanted) > 1e-6 else ""
-    typer.echo(f"{file}: ok (source {cfg.source}, bundle {bundle.name} {bundle.precision}, hop {hop:.6g} s{rounded}, "
-               f"{cfg.threads} thread(s), delegate {cfg.delegate}, broker {broker}, device id {cfg.device_id})")
+    hop = bundle.window_hop(cfg.hop)
+    rounded = f" (hop = {hop.wanted:g} rounded to whole frames of {bundle.geometry.seconds(1):g} s)" \
+        if hop.rounded else ""
+    typer.echo(f"{file}: ok (source {cfg.source}, bundle {bundle.name} {bundle.precision}, hop {hop.seconds:.6g} s"
+               f"{rounded}, {cfg.threads} thread(s), delegate {cfg.delegate}, broker {broker}, "
+               f"device id {cfg.device_id})")
 
 
 def bench(

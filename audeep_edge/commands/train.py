@@ -47,9 +47,9 @@ def train(
 
     By default the bundled encoder is reused and only a classifier head is fitted (seconds).
     """
-    from audeep_edge.own_sounds.report import confusion_text
     from audeep_edge.own_sounds.run import TrainOptions
     from audeep_edge.own_sounds.run import train as run_train
+    from audeep_edge.training.confusion import labelled_confusion_text
     from audeep_edge.training.quantize.bundler import format_report
 
     result = run_train(TrainOptions(
@@ -70,7 +70,7 @@ def train(
         if result.cv_base_encoder.accuracy > cv.accuracy:
             typer.echo("  the base encoder does better on these clips: train without --unlabelled, or give more "
                        "unlabelled audio or --epochs")
-    typer.echo(confusion_text(cv.confusion, clips.names))
+    typer.echo(labelled_confusion_text(cv.confusion, clips.names))
     parity = result.head_parity
     typer.echo(f"head on the device model: probabilities within {parity['probability_max_abs_error']:.1g} of the "
                f"fitted head, embeddings unchanged (max diff {parity['embedding_max_abs_error']:.1g}) on "

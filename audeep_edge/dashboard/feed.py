@@ -1,31 +1,28 @@
 """Subscribes to ``<prefix>/+/{status,info,window,health,event}`` and feeds a :class:`FleetState`.
 
-The paho client runs in a thread of ours (``connect_async`` + ``loop_forever``) and reconnects by itself
-with a capped back-off, so a broker that goes away is shown on the page and picked up again when it
-returns; retained ``status``/``info`` arrive again on every reconnect. A message is never fatal to that
-thread (:meth:`FleetState.handle_message` counts what it cannot use); should the thread end all the same,
-the page shows the broker as disconnected with the reason instead of a live-looking, frozen feed.
+The client comes from the one factory (:func:`~audeep_edge.mqtt.client.make_client`: the settings' protocol,
+credentials and TLS files, the reconnect back-off). It runs in a thread of ours (``loop_forever``), so a broker
+that goes away is shown on the page and picked up again when it returns; retained ``status``/``info`` arrive
+again on every reconnect. A message is never fatal to that thread (:meth:`FleetState.handle_message` counts what
+it cannot use); should the thread end all the same, the page shows the broker as disconnected with the reason
+instead of a live-looking, frozen feed.
 """
 
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 import uuid
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from audeep_edge.dashboard.mqtt_state import TOPIC_KINDS, FleetState
-from audeep_edge.sinks.broker_url import BrokerAddress
+from audeep_edge.mqtt.client import PahoClient, connect_later, make_client
+from audeep_edge.mqtt.messages import split_topic
+from audeep_edge.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 10
-KEEPALIVE_S = 15
 
 
 class MqttFeed:
@@ -33,23 +30,20 @@ class MqttFeed:
 
     Parameters
     ----------
-    broker : parsed broker address.
+    settings : broker URL, protocol, credentials, TLS files and ``topic_prefix`` (the topic level(s) before
+        ``<device_id>``: ``audeep`` in schema v1; may be ``home/audeep``).
     state : fleet state to update.
-    prefix : topic level(s) before ``<device_id>`` (``audeep`` in schema v1; may be ``home/audeep``).
+
+    Raises
+    ------
+    ConfigError : unreadable password file or unusable TLS files.
     """
 
-    def __init__(self, broker: BrokerAddress, state: FleetState, prefix: str = "audeep") -> None:
-        self.broker = broker
+    def __init__(self, settings: MqttSettings, state: FleetState) -> None:
+        self.settings = settings
+        self.broker = settings.address
         self.state = state
-        self.prefix = prefix
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"audeep-dashboard-{uuid.uuid4().hex[:8]}"
-        )
-        if broker.username:
-            self._client.username_pw_set(broker.username, broker.password)
-        if broker.tls:
-            self._client.tls_set_context(ssl.create_default_context())
-        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client = make_client(settings, f"audeep-dashboard-{uuid.uuid4().hex[:8]}")
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
@@ -58,7 +52,7 @@ class MqttFeed:
 
     def start(self) -> None:
         """Connect in the background; failures are retried, never raised."""
-        self._client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
+        connect_later(self._client, self.settings)
         self._thread.start()
 
     def stop(self) -> None:
@@ -80,11 +74,11 @@ class MqttFeed:
             self.state.set_broker(False, f"refused: {reason_code}")
             return
         log.info("dashboard connected to %s", self.broker)
-        client.subscribe([(f"{self.prefix}/+/{kind}", 0) for kind in TOPIC_KINDS])
+        client.subscribe([(f"{self.settings.topic_prefix}/+/{kind}", 0) for kind in TOPIC_KINDS])
         self.state.set_broker(True)
 
-    def _on_connect_fail(self, client, userdata) -> None:
-        self.state.set_broker(False, "unreachable")
+    def _on_connect_fail(self, client: PahoClient, userdata) -> None:
+        self.state.set_broker(False, f"unreachable ({client.connect_error})" if client.connect_error else "unreachable")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code != 0:
@@ -92,7 +86,7 @@ class MqttFeed:
         self.state.set_broker(False, "disconnected")
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        device_id, _, kind = message.topic[len(self.prefix) + 1:].partition("/")
+        device_id, kind = split_topic(message.topic, self.settings.topic_prefix)
         if kind not in TOPIC_KINDS:
             return
         if not self.state.handle_message(device_id, kind, message.payload, time.time()):

@@ -1,179 +1,40 @@
-"""Fleet state built from MQTT schema v1 messages: bounded per-device history, drained as deltas.
+"""Fleet state built from MQTT schema v1 messages: a bounded :class:`DeviceState` per device, drained as deltas.
 
 :class:`FleetState` is fed by the MQTT thread (:meth:`FleetState.handle_message`) and read by the
 dashboard's push thread, which sends browsers one full :meth:`~FleetState.snapshot` on connect and
 then what changed (:meth:`~FleetState.collect_update`). Windows carry a per-device counter ``n`` so a
 browser can drop the few windows that appear both in its snapshot and in the next delta.
 
-Every message is hostile until validated: payloads over ``MAX_PAYLOAD`` bytes, JSON nested too deep to parse,
-numbers beyond float range, labels over ``MAX_TEXT`` characters and device ids that could not be a device's
-are counted as bad and ignored; only bounded, flat fields reach the state, and a message that still fails is
-counted, never fatal to the MQTT thread. At most ``HistoryLimits.max_devices`` devices are kept: a new one
-replaces the device silent the longest (browsers are told to drop it).
+Every message is hostile until :func:`~audeep_edge.mqtt.messages.parse_message` (the recorder's validator too)
+accepted it: what it rejects is counted as bad and ignored; only bounded, flat fields reach the state, and a
+message that still fails is counted, never fatal to the MQTT thread. At most ``HistoryLimits.max_devices``
+devices are kept: a new one replaces the device silent the longest (browsers are told to drop it).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 import time
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from collections import OrderedDict
 
 import numpy as np
 
-from audeep_edge.dashboard.projection import PcaProjector, decode_embedding
-from audeep_edge.recorder.records import MAX_PAYLOAD, MAX_TEXT, number, scene
-from audeep_edge.sinks.mqtt import DEVICE_ID
+from audeep_edge.dashboard.device_state import DeviceState, HistoryLimits, rounded
+from audeep_edge.dashboard.projection import decode_embedding
+from audeep_edge.mqtt.messages import (MAX_TEXT, BadMessage, UnsupportedSchema, is_text, number, parse_message,
+                                       scene, seq_of)
+from audeep_edge.sinks.payload import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 TOPIC_KINDS = ("status", "info", "window", "health", "event")
 UNSUPPORTED = object()  # a payload of another schema_version
-RECENT_KEYS = 256  # windows remembered per device to recognise repeats
 MAX_FIELDS = 64  # keys kept of an info, health or event payload
 MAX_LABELS = 1000  # labels kept of an info payload
 MAX_TOP_K = 10  # top-k entries kept per window
 WARNED_DEVICES = 1000  # devices warned about (another schema_version) before warnings stop
 LOG_EVERY = 1000  # repeated problems (failed messages, dropped devices) are logged the first and every Nth time
-
-
-@dataclass(frozen=True)
-class HistoryLimits:
-    """How much the dashboard remembers per device.
-
-    history_s : seconds of windows kept for the timeline and top-k plots.
-    max_windows : cap on windows kept, whatever their age (bounds memory for fast devices).
-    max_embeddings : recent embeddings kept for the embedding map.
-    max_events : recent events kept.
-    max_novel : ``novel`` event edges kept for the novelty plot (also only those of the last ``history_s``).
-    projection_interval_s : least time between two refits of a device's embedding map.
-    max_devices : devices kept; a new one replaces the device whose last message is the oldest.
-    """
-
-    history_s: float = 300.0
-    max_windows: int = 1200
-    max_embeddings: int = 150
-    max_events: int = 20
-    max_novel: int = 50
-    projection_interval_s: float = 2.0
-    max_devices: int = 100
-
-
-@dataclass
-class DeviceState:
-    """Everything the dashboard knows about one device. Guarded by the owning FleetState's lock."""
-
-    device_id: str
-    limits: HistoryLimits
-    status: str = "unknown"  # online | offline | unknown
-    info: dict | None = None
-    health: dict | None = None
-    last_seen: float | None = None
-    last_seq: int | None = None
-    last_audio_time: float | None = None
-    hop_estimate: float | None = None  # audio_time step between the last two consecutive windows
-    lost: int = 0
-    repeats: int = 0
-    recent_keys: deque = field(default_factory=lambda: deque(maxlen=RECENT_KEYS))  # (seq, wall_time)
-    next_n: int = 0
-    sent_n: int = 0  # windows with n < sent_n were already part of a delta
-    windows: deque = field(default_factory=deque)
-    events: deque = field(default_factory=deque)
-    new_events: list = field(default_factory=list)
-    novel: deque = field(default_factory=deque)  # {"state", "t0", "t", "peak"}: novel event edges (see add_novel)
-    new_novel: list = field(default_factory=list)
-    embeddings: deque = field(default_factory=deque)  # (vector (D,) float16, label)
-    embeddings_changed: bool = False
-    projected_at: float = -math.inf
-    projector: PcaProjector = field(default_factory=PcaProjector)
-    map_points: list = field(default_factory=list)  # [[x, y, label], ...]
-    changed: set = field(default_factory=set)  # names of scalar fields changed since the last delta
-
-    def add_window(self, window: dict, embedding: np.ndarray | None, rx: float) -> bool:
-        """Append a window; False (and nothing changes) when it repeats one already received.
-
-        Publishers may resend windows around a reconnect (see docs/mqtt.md), so a (seq, wall_time)
-        seen before is a repeat; a lower seq with a new wall_time is a restarted device, not a loss. A higher
-        seq counts the windows between as lost only when ``audio_time`` advanced by as many hops: a forged or
-        foreign window (seq 999999) does not turn into a million lost windows, it restarts the count.
-        """
-        seq, key = window["seq"], (window["seq"], window.pop("wall_time"))
-        audio_time = window.pop("audio_time")
-        if seq is not None:
-            if key in self.recent_keys:
-                self.repeats += 1
-                self.changed.add("repeats")
-                return False
-            self.recent_keys.append(key)
-            if self.last_seq is not None and seq > self.last_seq:
-                step = None if None in (audio_time, self.last_audio_time) else audio_time - self.last_audio_time
-                if seq == self.last_seq + 1:
-                    self.hop_estimate = step if step and step > 0 else self.hop_estimate
-                elif self._audio_agrees(seq - self.last_seq, step):
-                    self.lost += seq - self.last_seq - 1
-                    self.changed.add("lost")
-            self.last_seq, self.last_audio_time = seq, audio_time
-        window["n"] = self.next_n
-        self.next_n += 1
-        self.windows.append(window)
-        while len(self.windows) > self.limits.max_windows or self.windows[0]["t"] < rx - self.limits.history_s:
-            self.windows.popleft()
-        if embedding is not None:
-            if self.embeddings and self.embeddings[-1][0].shape != embedding.shape:
-                self.reset_embeddings()
-            # float16 halves the memory; plenty for a 2-D map.
-            self.embeddings.append((embedding.astype(np.float16), window["label"]))
-            while len(self.embeddings) > self.limits.max_embeddings:
-                self.embeddings.popleft()
-            self.embeddings_changed = True
-        return True
-
-    def _audio_agrees(self, windows: int, step: float | None) -> bool:
-        """Whether ``audio_time`` advanced by ``windows`` hops (half a hop of slack); the hop is the device's
-        ``info.hop_seconds``, else the step between its last two consecutive windows."""
-        hop = number((self.info or {}).get("hop_seconds")) or self.hop_estimate
-        return step is not None and hop is not None and hop > 0 and abs(step - windows * hop) <= 0.5 * hop
-
-    def add_novel(self, event: dict, rx: float) -> None:
-        """Keep a ``novel`` event edge for the novelty plot: ``t`` when it came, ``t0`` when its high scores began
-        (``duration`` earlier). Edges older than the history go, except the newest (an event may still be on)."""
-        duration = number(event.get("duration"))
-        edge = {"state": event.get("state"), "t0": rx - max(0.0, duration or 0.0), "t": rx,
-                "peak": _round(number(event.get("peak")), 4)}
-        self.novel.append(edge)
-        self.new_novel.append(edge)
-        while len(self.novel) > 1 and (len(self.novel) > self.limits.max_novel
-                                       or self.novel[0]["t"] < rx - self.limits.history_s):
-            self.novel.popleft()
-
-    def reset_embeddings(self) -> None:
-        self.embeddings.clear()
-        self.projector.reset()
-        self.map_points = []
-        self.embeddings_changed = False
-        self.changed.add("map")
-
-    def as_dict(self, full: bool) -> dict:
-        """Wire form: everything (``full``) or only what changed since the last delta."""
-        out: dict = {"id": self.device_id}
-        fields = ("status", "info", "health", "lost", "repeats", "map")
-        for name in fields if full else sorted(self.changed):
-            out[name] = {"points": self.map_points} if name == "map" else getattr(self, name)
-        if full:
-            out["windows"] = list(self.windows)
-            out["events"] = list(self.events)
-            out["novel"] = list(self.novel)
-        else:
-            unsent = min(self.next_n - self.sent_n, len(self.windows))
-            out["windows"] = [self.windows[i] for i in range(len(self.windows) - unsent, len(self.windows))]
-            out["events"] = self.new_events
-            out["novel"] = self.new_novel
-        out["last_seen"] = self.last_seen
-        return out
 
 
 class FleetState:
@@ -220,7 +81,7 @@ class FleetState:
         """
         rx = time.time() if rx is None else rx
         try:
-            parsed = _parse(kind, payload) if DEVICE_ID.fullmatch(device_id) else None
+            parsed = _parse(device_id, kind, payload)
             with self._lock:
                 return self._fold(device_id, kind, parsed, rx)
         except Exception as exc:  # noqa: BLE001 - hostile input must not stop the MQTT thread
@@ -352,39 +213,36 @@ class FleetState:
         return [self._devices[k] for k in sorted(self._devices)]
 
 
-def _parse(kind: str, payload: bytes):
-    """Validated content of one message, or None when malformed (over ``MAX_PAYLOAD`` bytes, not JSON, nested
-    too deep for the parser, or not the schema).
+def _parse(device_id: str, kind: str, payload: bytes):
+    """The bounded content of one message, None when it is malformed (not one of ``TOPIC_KINDS``, or refused by
+    :func:`~audeep_edge.mqtt.messages.parse_message`), UNSUPPORTED for another schema_version.
 
     status -> "online" | "offline" | "unknown" (an empty payload clears a retained status);
     info / health / event -> flat dict of at most ``MAX_FIELDS`` scalar fields (:func:`_flat`; info also with
     ``labels`` and ``enrolled_labels``, lists of at most ``MAX_LABELS`` strings);
-    window -> (compact window dict, embedding or None);
-    UNSUPPORTED for another schema_version.
+    window -> (compact window dict, embedding or None).
     """
-    if len(payload) > MAX_PAYLOAD:
+    if kind not in TOPIC_KINDS:
         return None
-    if kind == "status":
-        text = payload.decode("utf-8", "replace").strip()
-        return text if text in ("online", "offline") else "unknown" if not text else None
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        message = parse_message(device_id, kind, payload)
+    except UnsupportedSchema:
         return UNSUPPORTED
+    except BadMessage:
+        return None
+    data = message.data
+    if kind == "status":
+        return message.status
     if kind == "window":
-        return _parse_window(data)
+        return _window(data)
     flat = _flat(data)
     if kind == "info":
         # enrolled_labels came after schema v1's first devices: without it, every label is the bundle's.
         for key in ("labels", "enrolled_labels"):
             value = data.get(key)
-            flat[key] = [x for x in value[:MAX_LABELS] if _text(x)] if isinstance(value, list) else []
-    if kind == "event" and not isinstance(flat.get("type"), str):
-        return None
+            flat[key] = [x for x in value[:MAX_LABELS] if is_text(x)] if isinstance(value, list) else []
+    if kind == "event":
+        flat["type"] = data["type"]
     return flat
 
 
@@ -397,43 +255,31 @@ def _flat(data: dict) -> dict:
             break
         if len(key) > MAX_TEXT:
             continue
-        if value is None or isinstance(value, bool) or _text(value):
+        if value is None or isinstance(value, bool) or is_text(value):
             flat[key] = value
         elif isinstance(value, (int, float)) and (finite := number(value)) is not None:
             flat[key] = value if isinstance(value, int) and abs(value) < 2**53 else finite
     return flat
 
 
-def _text(value) -> bool:
-    return isinstance(value, str) and len(value) <= MAX_TEXT
-
-
-def _parse_window(data: dict) -> tuple[dict, np.ndarray | None] | None:
-    label, top_k_in = data.get("label"), data.get("top_k") or []
-    if not (label is None or _text(label)) or not isinstance(top_k_in, list):  # None: no classifier head
-        return None
+def _window(data: dict) -> tuple[dict, np.ndarray | None]:
+    """A window's fields for the live view (its labels are valid: checked by ``parse_message``)."""
+    top_k_in = data.get("top_k")
     top_k = []
-    for entry in top_k_in[:MAX_TOP_K]:
+    for entry in top_k_in[:MAX_TOP_K] if isinstance(top_k_in, list) else []:
         p = number(entry.get("p")) if isinstance(entry, dict) else None
-        if p is not None and _text(entry.get("label")):
+        if p is not None and is_text(entry.get("label")):
             top_k.append([entry["label"], round(p, 4)])
     shown, shown_p = scene(data)  # the smoothed label with its own (smoothed) probability
-    if not (shown is None or _text(shown)):
-        return None
-    seq = data.get("seq")
     window = {
-        "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62 else None,
+        "seq": seq_of(data),
         "wall_time": number(data.get("wall_time")),
         "audio_time": number(data.get("audio_time")),
         "label": shown,
-        "raw_label": label,
-        "conf": _round(shown_p, 4),
-        "dbfs": _round(number(data.get("dbfs")), 1),
-        "novelty": _round(number(data.get("novelty")), 3),
+        "raw_label": data.get("label"),
+        "conf": rounded(shown_p, 4),
+        "dbfs": rounded(number(data.get("dbfs")), 1),
+        "novelty": rounded(number(data.get("novelty")), 3),
         "topk": top_k,
     }
     return window, decode_embedding(data)
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)

@@ -6,6 +6,10 @@ each browser a thread that streams those deltas. A browser that cannot keep up i
 its ``EventSource`` reconnects to a fresh snapshot, so one slow tab never holds memory or other tabs.
 
 Everything the page needs is served from ``static/`` (no CDN), so it works offline.
+
+Why one module of ~360 lines: the HTTP handler, the push thread and the server share the access token,
+the state and the subscriber list; the state itself is in ``mqtt_state``/``device_state``, history
+queries in ``history``.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from audeep_edge.dashboard.device_state import HistoryLimits
 from audeep_edge.dashboard.feed import MqttFeed
 from audeep_edge.dashboard.history import HistoryApi
-from audeep_edge.dashboard.mqtt_state import FleetState, HistoryLimits
+from audeep_edge.dashboard.mqtt_state import FleetState
 from audeep_edge.errors import ConfigError
+from audeep_edge.mqtt.settings import MqttSettings
 from audeep_edge.recorder import Recorder, Retention, open_store
-from audeep_edge.sinks.mqtt import MqttSettings
-from audeep_edge.sinks.broker_url import parse_broker_url
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ PUSH_HZ = 10.0
 HEARTBEAT_S = 1.0
 CLIENT_BACKLOG = 50  # deltas queued for one browser before it is dropped as too slow
 REQUEST_TIMEOUT_S = 10.0  # a connection that sends nothing (or blocks a write) this long is closed, token or not
+MAX_CONNECTIONS = 64  # open connections (each a thread: live streams and requests); past it a 503 answers
 TOKEN_COOKIE = "audeep_dashboard_token"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SECURITY_HEADERS = {
@@ -225,7 +230,40 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
+    """One thread per connection, at most ``MAX_CONNECTIONS`` at once: a flood of connections gets a 503 each,
+    not a thread each."""
+
     daemon_threads = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.refused = 0
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.warning("dashboard: %d connections open, %d refused so far (503)", MAX_CONNECTIONS, self.refused)
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
         # A browser closing a tab mid-response is routine: log it, never print a traceback.
@@ -233,15 +271,20 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 
 
 class DashboardServer:
-    """The live dashboard for every device under ``<prefix>/+/`` on one broker.
+    """The live dashboard for every device under ``<topic_prefix>/+/`` on one broker.
+
+    The live view and the recorder each have their own connection (both from the one client factory, with the
+    same settings): the recorder's is a persistent session that acknowledges a message only once it is stored,
+    so it may hold messages back (a slow or absent database) and receives what was queued while it was away;
+    the live view must show what happens now and never wait for the database.
 
     Parameters
     ----------
-    broker_url : ``mqtt://host[:port]`` or ``mqtts://...``.
+    settings : broker URL, protocol, credentials, TLS files and ``topic_prefix`` (the first MQTT topic level(s));
+        ``client_id``, when given, names the recorder's persistent session.
     host : address to bind; anything but loopback needs ``token``.
     port : TCP port; 0 picks a free one.
     token : secret every request must carry (``?token=``, a cookie set from it, or ``Authorization: Bearer``).
-    prefix : first MQTT topic level.
     limits : per-device bounds of the live view.
     db : history database (path, ``sqlite:///path`` or ``postgresql://...``) behind the ``/api/`` history
         routes (:mod:`audeep_edge.dashboard.history`); None: live view only.
@@ -251,22 +294,23 @@ class DashboardServer:
 
     Example
     -------
-    >>> server = DashboardServer("mqtt://127.0.0.1:1883")
+    >>> server = DashboardServer(MqttSettings(url="mqtt://127.0.0.1:1883"))
     >>> url = server.start()      # serves in background threads
     >>> server.stop()
     """
 
-    def __init__(self, broker_url: str, host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
-                 prefix: str = "audeep", limits: HistoryLimits | None = None, db: str | None = None,
-                 record: bool = True, retention: Retention | None = None) -> None:
-        self.broker = parse_broker_url(broker_url)
-        self._recorder_settings = MqttSettings(url=broker_url, topic_prefix=prefix) if db and record else None
+    def __init__(self, settings: MqttSettings, host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
+                 limits: HistoryLimits | None = None, db: str | None = None, record: bool = True,
+                 retention: Retention | None = None) -> None:
+        self.settings = settings
+        self.broker = settings.address
+        self.record = record
         if token is not None and not token.strip():
             raise ConfigError("--token is empty; give a secret string or leave the option out")
         if token is None and not is_loopback(host):
             raise ConfigError(f"--host {host} exposes the dashboard to the network; also give --token SECRET "
                               "(or bind to 127.0.0.1)")
-        self.host, self.port, self.token, self.prefix = host, port, token, prefix
+        self.host, self.port, self.token = host, port, token
         self.state = FleetState(limits, broker=str(self.broker))
         self.hub = PushHub(self.state)
         self.static = {name: (STATIC_DIR / name).read_bytes() for name in STATIC_FILES}
@@ -297,8 +341,10 @@ class DashboardServer:
         Raises
         ------
         ConfigError
-            When the address cannot be bound (port in use, unknown host) or ``db`` cannot be opened.
+            When the address cannot be bound (port in use, unknown host), ``db`` cannot be opened, or the
+            password file or TLS files are unusable.
         """
+        feed = MqttFeed(self.settings, self.state)  # checks the credentials and TLS files before anything starts
         handler = type("DashboardHandler", (_Handler,), {"dashboard": self})
         server_class = _HTTPServer
         if ":" in self.host:
@@ -316,10 +362,10 @@ class DashboardServer:
                 self._httpd.server_close()
                 raise
             self._history = HistoryApi(store)
-            if self._recorder_settings is not None:
-                self._recorder = Recorder(self._recorder_settings, store, self.retention, role="dashboard")
+            if self.record:
+                self._recorder = Recorder(self.settings, store, self.retention, role="dashboard")
                 self._recorder.start()
-        self._feed = MqttFeed(self.broker, self.state, self.prefix)
+        self._feed = feed
         self._feed.start()
         self.hub.start()
         self._http_thread = threading.Thread(target=self._httpd.serve_forever, name="dashboard-http", daemon=True)

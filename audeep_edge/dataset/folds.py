@@ -26,14 +26,14 @@ class LabelledClips:
 
 def labelled_clips(data: Path, max_folds: int) -> LabelledClips:
     """The labelled clips of ``data`` with their folds: the layout's own (class folders: up to ``max_folds`` that
-    keep the clips of one source recording together), else such folds made here.
+    keep the clips of one source recording together), else the class-folder parser's folds made for these clips.
 
     Raises
     ------
     DataError : not a labelled layout, one class, a class with one clip, two folders that differ only in case.
     """
     from audeep_edge.dataset.parsers import ClassFolderParser, detect_parser
-    from audeep_edge.dataset.parsers.classfolder import source_id, stratified_group_folds
+    from audeep_edge.dataset.parsers.classfolder import with_recording_folds
 
     parser = detect_parser(data)
     if parser.name == ClassFolderParser.name:
@@ -56,10 +56,8 @@ def labelled_clips(data: Path, max_folds: int) -> LabelledClips:
                         "(eight or more give a useful accuracy)")
     names = sorted(counts)
     labels = np.asarray([names.index(i.label_nominal) for i in instances])
-    layout_folds = [i.cv_folds.index(1) if i.cv_folds.count(1) == 1 else -1 for i in instances]
-    if parser.num_folds >= 2 and min(layout_folds) >= 0:
-        num_folds, folds = parser.num_folds, layout_folds
-    else:
-        num_folds, folds = stratified_group_folds([i.label_nominal for i in instances],
-                                                  [source_id(i.path.stem) for i in instances], max_folds)
-    return LabelledClips([i.path for i in instances], labels, names, np.asarray(folds), num_folds, parser.name)
+    num_folds = parser.num_folds
+    if num_folds < 2 or any(i.cv_folds.count(1) != 1 for i in instances):
+        instances, num_folds = with_recording_folds(instances, max_folds)
+    folds = np.asarray([i.cv_folds.index(1) if num_folds else 0 for i in instances])
+    return LabelledClips([i.path for i in instances], labels, names, folds, num_folds, parser.name)

@@ -11,11 +11,8 @@ import socket
 import time
 from dataclasses import dataclass
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from audeep_edge.errors import ConfigError
-from audeep_edge.sinks.mqtt import PROTOCOLS, REFUSAL_HINTS, MqttSettings, configure_tls
+from audeep_edge.mqtt.client import make_client
+from audeep_edge.mqtt.settings import REFUSAL_HINTS, MqttSettings
 
 
 @dataclass(frozen=True)
@@ -32,28 +29,20 @@ def probe_broker(settings: MqttSettings, timeout: float = 3.0) -> ProbeResult:
 
     Raises
     ------
-    ConfigError : unreadable password file (from ``settings.credentials()``).
+    ConfigError : unreadable password file or unusable TLS files (from the client factory listen uses too).
     """
     address = settings.address
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"audeep-edge-doctor-{os.getpid()}",
-                         protocol=PROTOCOLS[settings.protocol])
+    client = make_client(settings, f"audeep-edge-doctor-{os.getpid()}")
     client.connect_timeout = timeout
-    username, password = settings.credentials()
-    if username is not None:
-        client.username_pw_set(username, password)
     answers = []
     client.on_connect = lambda c, userdata, flags, reason_code, properties: answers.append(reason_code)
     start = time.monotonic()
     try:
-        if address.tls:
-            configure_tls(client, settings)  # the sink's own TLS set-up, so doctor checks what listen uses
         client.connect(address.host, address.port, keepalive=settings.keepalive)
         while not answers and time.monotonic() - start < timeout:
             client.loop(timeout=0.05)
     except (OSError, ValueError) as exc:  # refused, unreachable, unknown host, TLS failure, timeout
         return ProbeResult(False, f"cannot reach {address}: {_reason(exc)}")
-    except ConfigError as exc:  # unusable TLS files
-        return ProbeResult(False, f"cannot reach {address}: {exc}")
     finally:
         client.disconnect()
         client.loop(timeout=0.05)  # writes the DISCONNECT, after which paho closes the socket

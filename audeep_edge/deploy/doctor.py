@@ -224,10 +224,9 @@ def broker_check(cfg: ListenConfig, timeout: float) -> Check:
                                          "`pip install amqtt` or set broker = mqtt://HOST")
         return Check("broker", OK, "no broker configured: listen starts an embedded one on 127.0.0.1")
     from audeep_edge.deploy.broker_probe import probe_broker
-    from audeep_edge.sinks.mqtt import MqttSettings
 
     try:
-        result = probe_broker(MqttSettings(url=cfg.broker, **cfg.mqtt_options()), timeout)
+        result = probe_broker(cfg.mqtt_settings(), timeout)
     except ConfigError as exc:
         return Check("broker", FAIL, str(exc))
     return Check("broker", OK if result.ok else FAIL, result.message)

@@ -1,6 +1,6 @@
 """The one spectrogram front end, shared by training (offline) and the streaming runtime."""
 
-from audeep_edge.features.config import FrameGeometry, FrontendConfig
+from audeep_edge.features.config import FrameGeometry, FrontendConfig, WindowFraming, WindowHop
 from audeep_edge.features.mel import mel_centre_frequencies, mel_filterbank
 from audeep_edge.features.normalize import (
     FLOOR_DB,
@@ -17,6 +17,8 @@ from audeep_edge.features.streaming import StreamingFrontend
 __all__ = [
     "FrontendConfig",
     "FrameGeometry",
+    "WindowFraming",
+    "WindowHop",
     "StreamingFrontend",
     "mel_filterbank",
     "mel_centre_frequencies",

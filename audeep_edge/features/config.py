@@ -28,6 +28,14 @@ class FrameGeometry:
         """Frames in a signal of ``num_samples`` (no padding, as scipy.signal.spectrogram)."""
         return max(0, (num_samples - self.overlap) // self.hop)
 
+    def span(self, frames: int) -> int:
+        """Samples that ``frames`` consecutive frames cover (``frames`` >= 1)."""
+        return (frames - 1) * self.hop + self.n_fft
+
+    def seconds(self, frames: int) -> float:
+        """``frames`` frame hops in seconds."""
+        return frames * self.hop / self.fs
+
 
 @dataclass(frozen=True)
 class FrontendConfig:
@@ -109,3 +117,57 @@ class FrontendConfig:
         if unknown:
             raise ConfigError(f"unknown front-end settings: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class WindowHop:
+    """The stride between encoder windows: ``wanted`` seconds rounded to ``frames`` whole spectrogram frames
+    (at least 1), which last ``seconds``."""
+
+    wanted: float
+    frames: int
+    seconds: float
+
+    @property
+    def rounded(self) -> bool:
+        """Whether rounding to whole frames changed the hop."""
+        return abs(self.seconds - self.wanted) > 1e-6
+
+
+@dataclass(frozen=True)
+class WindowFraming:
+    """How audio becomes encoder windows (a bundle's front end; :class:`~audeep_edge.bundle.Bundle` extends it).
+
+    Attributes
+    ----------
+    frontend : front-end settings (``sample_rate`` set).
+    geometry : the exact STFT framing (n_fft and hop in samples).
+    window_frames : T, spectrogram frames per window.
+    hop_seconds : default stride between windows, in seconds.
+    """
+
+    frontend: FrontendConfig
+    geometry: FrameGeometry
+    window_frames: int
+    hop_seconds: float
+
+    @property
+    def window_samples(self) -> int:
+        """Samples one window covers, at ``geometry.fs``."""
+        return self.geometry.span(self.window_frames)
+
+    @property
+    def window_seconds(self) -> float:
+        """Audio covered by one window, in seconds."""
+        return self.window_samples / self.geometry.fs
+
+    @property
+    def padded_clip_seconds(self) -> float:
+        """Length a shorter clip is zero-padded to (a window and a frame) so that it still gives a window."""
+        return (self.window_samples + self.geometry.hop) / self.geometry.fs
+
+    def window_hop(self, seconds: float | None = None) -> WindowHop:
+        """``seconds`` (default: ``hop_seconds``) rounded to whole frames."""
+        wanted = seconds or self.hop_seconds
+        frames = max(1, round(wanted * self.geometry.fs / self.geometry.hop))
+        return WindowHop(wanted=wanted, frames=frames, seconds=self.geometry.seconds(frames))

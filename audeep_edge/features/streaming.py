@@ -83,7 +83,7 @@ class StreamingFrontend:
         count = g.num_frames(self._buffer.size)
         if count == 0:
             return np.zeros((0, self.num_bands))
-        frames = sliding_window_view(self._buffer[: (count - 1) * g.hop + g.n_fft], g.n_fft)[:: g.hop]
+        frames = sliding_window_view(self._buffer[: g.span(count)], g.n_fft)[:: g.hop]
         frames = frames - frames.mean(axis=1, keepdims=True)
         spectrum = np.fft.rfft(frames * self._window, axis=1)
         power = (spectrum.real**2 + spectrum.imag**2) * self._scale

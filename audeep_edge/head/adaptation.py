@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from audeep_edge.head.baseline import BASELINE_FILE, Baseline, bundle_baseline
 from audeep_edge.head.enroll import ENROLLED_FILE, EnrolledHead, Enrollment
-from audeep_edge.head.novelty import BASELINE_FILE, Baseline, NoveltyConfig, NoveltyDetector, NoveltyEvent, \
-    bundle_baseline
+from audeep_edge.head.novelty import NoveltyConfig, NoveltyDetector, NoveltyEvent
 from audeep_edge.head.reload import Reloading
 
 

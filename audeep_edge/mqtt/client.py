@@ -1,5 +1,6 @@
-"""One way to build a paho client from :class:`~audeep_edge.sinks.mqtt.MqttSettings`: protocol, credentials,
-TLS, reconnect back-off and TCP_NODELAY, the same for the MQTT sink and the recorder.
+"""The one way to build a paho 2 client from :class:`~audeep_edge.mqtt.settings.MqttSettings`: protocol,
+credentials, TLS, reconnect back-off and TCP_NODELAY, the same for the MQTT sink, the dashboard, the recorder
+and doctor's probe.
 
 >>> client = make_client(MqttSettings(url="mqtts://broker:8883"), "audeep-recorder-x", persistent=True)
 >>> connect(client, settings, persistent=True)    # connect_async + loop_start, keeps the broker's session
@@ -14,8 +15,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from audeep_edge.sinks.mqtt import PROTOCOLS, RECONNECT_MAX_S, RECONNECT_MIN_S, MqttSettings, configure_tls
+from audeep_edge.mqtt.security import secure
+from audeep_edge.mqtt.settings import MqttSettings
 
+PAHO_PROTOCOLS = {"3.1.1": mqtt.MQTTv311, "5": mqtt.MQTTv5}
+# A broker that comes back is used within RECONNECT_MAX_S: a longer back-off outlasted the drain at exit and
+# lost a finite stream's tail. One TCP connect every 2 s to an absent broker costs nothing.
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 2
 SESSION_EXPIRY_S = 0xFFFFFFFF  # MQTT 5: a persistent session never expires (3.1.1 has no expiry)
 
 
@@ -53,23 +59,20 @@ def make_client(settings: MqttSettings, client_id: str, *, persistent: bool = Fa
     ------
     ConfigError : unreadable password file or unusable TLS files.
     """
-    protocol = PROTOCOLS[settings.protocol]
+    protocol = PAHO_PROTOCOLS[settings.protocol]
     clean_session = None if protocol == mqtt.MQTTv5 else not persistent
     client = PahoClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
                         clean_session=clean_session, manual_ack=manual_ack)
     client.on_socket_open = disable_nagle
     client.suppress_exceptions = True  # a bug in a callback is logged, not fatal to the network thread
-    username, password = settings.credentials()
-    if username is not None:
-        client.username_pw_set(username, password)
-    if settings.address.tls:
-        configure_tls(client, settings)
+    secure(client, settings)
     client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
     return client
 
 
-def connect(client: mqtt.Client, settings: MqttSettings, *, persistent: bool = False) -> None:
-    """Connect in the background (``connect_async`` + ``loop_start``); paho retries with the back-off."""
+def connect_later(client: mqtt.Client, settings: MqttSettings, *, persistent: bool = False) -> None:
+    """``connect_async``: the network loop the caller runs (``loop_start``, ``loop_forever``) connects and
+    keeps reconnecting with the back-off. ``persistent`` asks MQTT 5 for a session that never expires."""
     address = settings.address
     if settings.protocol == "5" and persistent:
         properties = Properties(PacketTypes.CONNECT)
@@ -78,4 +81,9 @@ def connect(client: mqtt.Client, settings: MqttSettings, *, persistent: bool = F
                              properties=properties)
     else:
         client.connect_async(address.host, address.port, keepalive=settings.keepalive)
+
+
+def connect(client: mqtt.Client, settings: MqttSettings, *, persistent: bool = False) -> None:
+    """Connect in the background (:func:`connect_later` + ``loop_start``); paho retries with the back-off."""
+    connect_later(client, settings, persistent=persistent)
     client.loop_start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ import numpy as np
 from audeep_edge.bundle import Bundle
 from audeep_edge.encoder import Encoder
 from audeep_edge.features import encoder_input
-from audeep_edge.pipeline.assemble import hop_frames
-from audeep_edge.pipeline.windows import Windower
+from audeep_edge.pipeline.windows import source_windows
 
 
 def clip_windows(bundle: Bundle, path: Path) -> np.ndarray:
@@ -27,20 +25,9 @@ def clip_windows(bundle: Bundle, path: Path) -> np.ndarray:
     ------
     AudioError : the file cannot be read (naming it).
     """
-    from audeep_edge.commands.adapt import clip_source
-
-    g, fe = bundle.geometry, bundle.frontend
-    window_samples = (bundle.window_frames - 1) * g.hop + g.n_fft
-    source = clip_source(path, (window_samples + g.hop) / g.fs)
-    windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
-                        window_frames=bundle.window_frames, hop_frames=hop_frames(g, bundle.hop_seconds),
-                        source_rate=source.sample_rate)
-    windows = []
-    for block in source.blocks(threading.Event()):
-        windows += windower.push(block.samples, block.captured)
-    windows += windower.flush(0.0)
-    features = [encoder_input(w.power, bundle.normalization, fe.clip_below, fe.clip_above) for w in windows]
-    return np.stack(features).astype(np.float32)
+    fe = bundle.frontend
+    return np.stack([encoder_input(w.power, bundle.normalization, fe.clip_below, fe.clip_above)
+                     for w in source_windows(bundle, path)]).astype(np.float32)
 
 
 def _file_key(path: Path) -> str:

@@ -119,7 +119,8 @@ def quantize_encoder(run_dir: Path, output: Path, precision: str, *, hop_seconds
     """The run's encoder as a bundle at ``precision`` (no head), calibrated and checked on its own training
     windows; returns the parity report. An encoder bundle newer than the run's weights is reused."""
     from audeep_edge.training import runs
-    from audeep_edge.training.quantize.bundler import PARITY_FILE, QuantizeOptions, quantize_run
+    from audeep_edge.training.quantize.bundle_writer import PARITY_FILE
+    from audeep_edge.training.quantize.bundler import QuantizeOptions, quantize_run
 
     if (output / PARITY_FILE).is_file() and (output / PARITY_FILE).stat().st_mtime > \
             (run_dir / runs.WEIGHTS_FILE).stat().st_mtime:

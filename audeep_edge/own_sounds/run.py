@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +22,15 @@ import numpy as np
 
 from audeep_edge import __version__
 from audeep_edge.bundle import MODEL_FILE, PRECISIONS, Bundle, load_bundle, write_manifest
-from audeep_edge.errors import AudioError, ConfigError, DataError
 from audeep_edge.dataset.folds import LabelledClips, labelled_clips
 from audeep_edge.dataset.parsers.classfolder import MAX_FOLDS
+from audeep_edge.errors import AudioError, ConfigError, DataError
 from audeep_edge.own_sounds import DEFAULT_EPOCHS
 from audeep_edge.own_sounds.clips import ClipCache
 from audeep_edge.own_sounds.head import CrossValidation, LinearHead, cross_validate, fit_head
 from audeep_edge.own_sounds.report import CONFUSION_PNG, MODEL_CARD, confusion_png, model_card
 from audeep_edge.progress import progress_bar
-from audeep_edge.training.quantize.bundler import PARITY_FILE, check_output
+from audeep_edge.training.quantize.bundle_writer import PARITY_FILE, check_output, staged_bundle
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +181,7 @@ def train(opts: TrainOptions) -> TrainResult:
     cache = ClipCache(work / "clips")
     log.info("%s: %d clips of %d classes (%s layout), %d folds; work files in %s", opts.data, len(clips.paths),
              len(clips.names), clips.layout, clips.num_folds, work)
-    padded = base.window_seconds + base.geometry.hop / base.geometry.fs
+    padded = base.padded_clip_seconds
     short = int(np.sum(durations < padded))
     if short:
         log.info("%d of %d files are shorter than %.2f s (a window and a frame): zero-padded to it, centred, as "
@@ -238,10 +236,7 @@ def train(opts: TrainOptions) -> TrainResult:
     parity = {"head": head_parity, "encoder": encoder_parity if encoder_parity is not None else
               _read_json(base.path / PARITY_FILE)}
 
-    opts.output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".train-", dir=opts.output.parent) as tmp:
-        staging = Path(tmp) / "bundle"
-        staging.mkdir()
+    with staged_bundle(opts.output, ".train-") as staging:
         (staging / MODEL_FILE).write_bytes(model)
         (staging / PARITY_FILE).write_text(json.dumps(parity, indent=2) + "\n")
         png = confusion_png(cv.confusion, clips.names, staging / CONFUSION_PNG,
@@ -253,9 +248,6 @@ def train(opts: TrainOptions) -> TrainResult:
                        input_dtype=head_base.manifest["input"].get("dtype", "float32"),
                        hop_seconds=head_base.hop_seconds, training=facts, normalization=head_base.normalization)
         load_bundle(staging)
-        if opts.output.exists():
-            shutil.rmtree(opts.output)
-        staging.rename(opts.output)
     return TrainResult(opts.output, clips, cv, head_parity, work, opts.output / CONFUSION_PNG if png else None,
                        encoder_parity, cv_base)
 

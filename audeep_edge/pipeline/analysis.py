@@ -38,10 +38,12 @@ def embedding_fields(embedding: np.ndarray, dtype: str, encoding: str) -> dict:
 
 @dataclass
 class Analysis:
-    """A window's ``window`` payload and the ``event`` payloads it causes (``label_change``, ``novel``);
-    ``labels`` is the new label list when the enrolled labels changed just before this window, else None."""
+    """A window's ``window`` payload, its ``embedding`` [shape=(D,), float32] and the ``event`` payloads it causes
+    (``label_change``, ``novel``); ``labels`` is the new label list when the enrolled labels changed just before
+    this window, else None."""
 
     payload: dict
+    embedding: np.ndarray
     events: list[dict] = field(default_factory=list)
     labels: list[str] | None = None
 
@@ -104,7 +106,7 @@ class WindowAnalyzer:
         events = self._events(payload, novelty)
         if novelty is not None:  # between a novel sound's start and end events (Home Assistant's binary sensor)
             payload["novel"] = self.adaptation.detector.active
-        return Analysis(payload, events, labels=changed)
+        return Analysis(payload, out.embedding, events, labels=changed)
 
     def _events(self, payload: dict, novelty: float | None) -> list[dict]:
         head = {"schema_version": SCHEMA_VERSION, "device_id": self.device_id, "wall_time": payload["wall_time"]}

@@ -1,26 +1,29 @@
-"""Builds the parts of a run from a :class:`~audeep_edge.config.ListenConfig` and a bundle (used by
-``listen`` and ``bench``)."""
+"""The one assembly path: a :class:`~audeep_edge.config.ListenConfig` and a bundle -> the parts of a run
+(:func:`assemble`: encoder, hop, adaptation; then source, windows, analyzer, pipeline), used by ``listen``,
+``bench``, ``enroll`` and ``baseline fit``."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from audeep_edge.bundle import Bundle, load_bundle
 from audeep_edge.encoder import Encoder
 from audeep_edge.errors import ConfigError, ModelError
-from audeep_edge.features import FrameGeometry
+from audeep_edge.features import WindowHop
 from audeep_edge.pipeline.analysis import WindowAnalyzer
 from audeep_edge.pipeline.clips import ClipSaver, ClipSettings
 from audeep_edge.pipeline.runner import Pipeline, label_fields
-from audeep_edge.pipeline.windows import Windower
+from audeep_edge.pipeline.windows import Window, Windower, source_windows
 from audeep_edge.sinks.base import Sink
 from audeep_edge.sources import FileSource, MicrophoneSource, Source, StdinSource
 
 if TYPE_CHECKING:
     from audeep_edge.config import ListenConfig
     from audeep_edge.head.adaptation import Adaptation
+    from audeep_edge.head.novelty import NoveltyConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,109 @@ def find_bundle(value: Path | None, precision: str | None = None) -> Bundle:
     return bundle
 
 
+@dataclass(frozen=True)
+class Assembly:
+    """The parts of a run that :func:`assemble` builds once, and what is built from them.
+
+    Attributes
+    ----------
+    cfg : the run's settings.
+    bundle : its model bundle.
+    hop : the hop between windows (``--hop`` or the bundle's, rounded to whole frames once).
+    encoder : the bundle's model, checked against ``bundle.json``.
+    novelty : when novelty scores become ``novel`` events.
+    adaptation : the bundle's enrolled labels and novelty baseline; None when assembled without.
+    """
+
+    cfg: ListenConfig
+    bundle: Bundle
+    hop: WindowHop
+    encoder: Encoder
+    novelty: NoveltyConfig
+    adaptation: Adaptation | None
+
+    @property
+    def labels(self) -> list[str]:
+        """The bundle's labels, then the enrolled ones."""
+        return self.adaptation.labels(self.bundle.labels) if self.adaptation is not None else self.bundle.labels
+
+    def info(self) -> dict:
+        """The retained ``info`` payload (schema v1); ``novelty_threshold`` is None without a novelty baseline."""
+        b, baseline = self.bundle, self.adaptation is not None and self.adaptation.has_baseline
+        return {"device_id": self.cfg.device_id, "bundle": b.name, "precision": b.precision,
+                **label_fields(b.labels, self.labels), "embedding_size": b.embedding_size,
+                "window_seconds": round(b.window_seconds, 6), "hop_seconds": round(self.hop.seconds, 6),
+                "novelty_threshold": self.novelty.threshold if baseline else None}
+
+    def open_source(self) -> Source:
+        """The configured source; a microphone or pipe defaults to the bundle's rate and 1 channel (2 when the
+        bundle mixes LEFT/RIGHT/DIFF). Opens nothing yet: capture starts when it is read."""
+        cfg, bundle = self.cfg, self.bundle
+        if cfg.source == "file":
+            return FileSource(cfg.file, realtime=cfg.realtime, block_seconds=cfg.block)
+        channels = cfg.channels or (1 if bundle.frontend.channels == "MEAN" else 2)
+        if cfg.source == "stdin":
+            rate = cfg.rate or bundle.geometry.fs
+            log.info("reading %s PCM from stdin: %d Hz, %d channel(s)", cfg.format, rate, channels)
+            return StdinSource(cfg.format, rate, channels, block_seconds=cfg.block)
+        return MicrophoneSource(cfg.device, cfg.rate, channels, preferred_rate=bundle.geometry.fs,
+                                block_seconds=cfg.block, queue_blocks=cfg.queue_blocks)
+
+    def windows(self, source: Source | Path) -> Iterator[Window]:
+        """The windows of ``source`` (a file shorter than a window zero-padded), as ``listen`` computes them."""
+        return source_windows(self.bundle, source, hop_frames=self.hop.frames)
+
+    def analyzer(self) -> WindowAnalyzer:
+        """Model, head (with the adaptation) and payloads for this run's windows."""
+        cfg, b = self.cfg, self.bundle
+        return WindowAnalyzer(self.encoder, b.labels, clip_below=b.frontend.clip_below,
+                              clip_above=b.frontend.clip_above, device_id=cfg.device_id, top_k=cfg.top_k,
+                              smoothing=cfg.smoothing, smoothing_windows=cfg.smoothing_windows,
+                              embeddings=cfg.embeddings, embedding_encoding=cfg.embedding_encoding,
+                              adaptation=self.adaptation, normalization=b.normalization)
+
+    def open_clips(self, source: Source) -> ClipSaver | None:
+        """The clip saver ``--clips`` asks for (None without it); a novel sound's clip reaches back to its start.
+
+        Raises
+        ------
+        ConfigError : the directory cannot be written.
+        """
+        cfg = self.cfg
+        if cfg.clips is None:
+            return None
+        settings = ClipSettings(Path(cfg.clips), watch=cfg.watched, min_score=cfg.watch_min_score,
+                                format=cfg.clip_format, pre_roll=cfg.clip_pre_roll, post_roll=cfg.clip_post_roll,
+                                lead=self.novelty.min_duration, max_bytes=int(cfg.clips_max_mb * 1e6),
+                                max_age_s=cfg.clips_max_age * 86400.0)
+        return ClipSaver(settings, device_id=cfg.device_id, sample_rate=source.sample_rate,
+                         window_seconds=self.bundle.window_seconds)
+
+    def pipeline(self, source: Source, sinks: list[Sink]) -> Pipeline:
+        """Windows, analysis, clips (``--clips``) and ``sinks`` for ``source``."""
+        windower = Windower(self.bundle, hop_frames=self.hop.frames, source_rate=source.sample_rate)
+        return Pipeline(source, windower, self.analyzer(), sinks, health_interval=self.cfg.health_interval,
+                        max_windows=self.cfg.max_windows, clips=self.open_clips(source))
+
+
+def assemble(cfg: ListenConfig, bundle: Bundle | None = None, *, adapt: bool = True) -> Assembly:
+    """The run ``cfg`` describes, on ``bundle`` (default: the one ``cfg`` names); ``adapt=False`` leaves the
+    enrolled labels and novelty baseline out (raw embeddings for ``enroll``/``baseline fit``).
+
+    Raises
+    ------
+    ModelError : no such bundle, an unloadable model or one that differs from its manifest, a required delegate
+        that is missing, or a baseline or enrollment made with another model. ConfigError : bad novelty settings.
+    """
+    bundle = bundle or find_bundle(cfg.bundle, cfg.precision)
+    hop = bundle.window_hop(cfg.hop)
+    if hop.rounded:
+        log.info("hop %.4g s rounded to %d frames = %.4g s", hop.wanted, hop.frames, hop.seconds)
+    novelty = cfg.novelty()
+    adaptation = open_adaptation(bundle, novelty) if adapt else None
+    return Assembly(cfg, bundle, hop, open_encoder(cfg, bundle), novelty, adaptation)
+
+
 def open_encoder(cfg: ListenConfig, bundle: Bundle) -> Encoder:
     """Load the bundle's model with the configured threads and delegate, checked against ``bundle.json``.
 
@@ -70,74 +176,16 @@ def open_encoder(cfg: ListenConfig, bundle: Bundle) -> Encoder:
     return encoder
 
 
-def hop_frames(geometry: FrameGeometry, hop_seconds: float) -> int:
-    """``hop_seconds`` in whole spectrogram frames (at least 1)."""
-    return max(1, round(hop_seconds * geometry.fs / geometry.hop))
-
-
-def open_source(cfg: ListenConfig, bundle: Bundle) -> Source:
-    """The configured source; a microphone or pipe defaults to the bundle's rate and 1 channel (2 when the
-    bundle mixes LEFT/RIGHT/DIFF)."""
-    if cfg.source == "file":
-        return FileSource(cfg.file, realtime=cfg.realtime, block_seconds=cfg.block)
-    channels = cfg.channels or (1 if bundle.frontend.channels == "MEAN" else 2)
-    if cfg.source == "stdin":
-        rate = cfg.rate or bundle.geometry.fs
-        log.info("reading %s PCM from stdin: %d Hz, %d channel(s)", cfg.format, rate, channels)
-        return StdinSource(cfg.format, rate, channels, block_seconds=cfg.block)
-    return MicrophoneSource(cfg.device, cfg.rate, channels, preferred_rate=bundle.geometry.fs,
-                            block_seconds=cfg.block, queue_blocks=cfg.queue_blocks)
-
-
-def open_adaptation(cfg: ListenConfig, bundle: Bundle) -> Adaptation:
+def open_adaptation(bundle: Bundle, novelty: NoveltyConfig) -> Adaptation:
     """The bundle's enrolled labels and novelty baseline (re-read when ``enroll``/``baseline fit`` rewrite them).
 
     Raises
     ------
-    ModelError : a baseline or enrollment made with another model. ConfigError : bad novelty settings.
+    ModelError : a baseline or enrollment made with another model.
     """
     from audeep_edge.head.adaptation import Adaptation
-    from audeep_edge.head.novelty import NoveltyConfig
 
-    return Adaptation(bundle.path, bundle.manifest["sha256"], bundle.embedding_size,
-                      events=NoveltyConfig(**cfg.novelty_options()))
-
-
-def info_payload(bundle: Bundle, device_id: str, hop_seconds: float, labels: list[str] | None = None,
-                 novelty_threshold: float | None = None) -> dict:
-    """The retained ``info`` payload (schema v1); ``labels`` (the bundle's, then the enrolled ones) default to the
-    bundle's; ``novelty_threshold`` is None without a novelty baseline."""
-    return {"device_id": device_id, "bundle": bundle.name, "precision": bundle.precision,
-            **label_fields(bundle.labels, bundle.labels if labels is None else labels),
-            "embedding_size": bundle.embedding_size,
-            "window_seconds": round(bundle.window_seconds, 6), "hop_seconds": round(hop_seconds, 6),
-            "novelty_threshold": novelty_threshold}
-
-
-def effective_hop(cfg: ListenConfig, bundle: Bundle) -> float:
-    """The hop actually used (``--hop`` or the bundle's, rounded to whole frames), in seconds; logs rounding."""
-    g, wanted = bundle.geometry, cfg.hop or bundle.hop_seconds
-    frames = hop_frames(g, wanted)
-    actual = frames * g.hop / g.fs
-    if abs(actual - wanted) > 1e-6:
-        log.info("hop %.4g s rounded to %d frames = %.4g s", wanted, frames, actual)
-    return actual
-
-
-def build_pipeline(cfg: ListenConfig, bundle: Bundle, encoder: Encoder, source: Source, sinks: list[Sink],
-                   adaptation: Adaptation | None = None) -> Pipeline:
-    """Front end, windows, analysis (with ``adaptation``, see :func:`open_adaptation`) and sinks for ``source``."""
-    fe, g = bundle.frontend, bundle.geometry
-    windower = Windower(g, mel_bands=fe.mel_bands, pre_emphasis=fe.pre_emphasis, channels=fe.channels,
-                        window_frames=bundle.window_frames, hop_frames=hop_frames(g, cfg.hop or bundle.hop_seconds),
-                        source_rate=source.sample_rate)
-    analyzer = WindowAnalyzer(encoder, bundle.labels, clip_below=fe.clip_below, clip_above=fe.clip_above,
-                              device_id=cfg.device_id, top_k=cfg.top_k, smoothing=cfg.smoothing,
-                              smoothing_windows=cfg.smoothing_windows, embeddings=cfg.embeddings,
-                              embedding_encoding=cfg.embedding_encoding, adaptation=adaptation,
-                              normalization=bundle.normalization)
-    return Pipeline(source, windower, analyzer, sinks, health_interval=cfg.health_interval,
-                    max_windows=cfg.max_windows, clips=open_clips(cfg, bundle, source))
+    return Adaptation(bundle.path, bundle.manifest["sha256"], bundle.embedding_size, events=novelty)
 
 
 def check_watched(cfg: ListenConfig, labels: list[str]) -> None:
@@ -146,19 +194,3 @@ def check_watched(cfg: ListenConfig, labels: list[str]) -> None:
     if unknown:
         raise ConfigError(f"--watch-labels: {', '.join(map(repr, unknown))} is not a label of this model; "
                           f"its labels: {', '.join(labels) or 'none (the bundle has no classifier)'}")
-
-
-def open_clips(cfg: ListenConfig, bundle: Bundle, source: Source) -> ClipSaver | None:
-    """The clip saver ``--clips`` asks for (None without it).
-
-    Raises
-    ------
-    ConfigError : the directory cannot be written.
-    """
-    if cfg.clips is None:
-        return None
-    settings = ClipSettings(Path(cfg.clips), watch=cfg.watched, min_score=cfg.watch_min_score, format=cfg.clip_format,
-                            pre_roll=cfg.clip_pre_roll, post_roll=cfg.clip_post_roll,
-                            max_bytes=int(cfg.clips_max_mb * 1e6), max_age_s=cfg.clips_max_age * 86400.0)
-    return ClipSaver(settings, device_id=cfg.device_id, sample_rate=source.sample_rate,
-                     window_seconds=bundle.window_seconds)

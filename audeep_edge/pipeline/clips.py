@@ -30,7 +30,7 @@ from audeep_edge.sinks.payload import SCHEMA_VERSION, to_json
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 1024 * 1024  # bytes of one clip message; a larger clip is published without its audio
-LEAD_MAX_S = 10.0  # how far before its triggering window a novel sound's clip may start (its minimum duration)
+LEAD_MAX_S = 60.0  # the most audio kept for a novel sound's start (its minimum duration): 10 MB at 44.1 kHz
 FORMATS = {"ogg": ("OGG", "VORBIS"), "flac": ("FLAC", "PCM_16")}
 CLIP_FILE = re.compile(r"\d+-(novel|label)[A-Za-z0-9_.-]*\.(ogg|flac)")  # the files this module writes (and deletes)
 
@@ -43,6 +43,8 @@ class ClipSettings:
     watch : labels that trigger a clip when a window's probability of them reaches ``min_score``.
     format : ``ogg`` (Vorbis) or ``flac``.
     pre_roll, post_roll : seconds before the triggering window and after it.
+    lead : seconds a novel sound lasts before its event fires (``--novelty-min-duration``): its clip starts
+        that much earlier, up to ``LEAD_MAX_S``.
     max_bytes : disk quota of the clip files; the oldest go first.
     max_age_s : clips older than this are deleted.
     """
@@ -53,6 +55,7 @@ class ClipSettings:
     format: str = "ogg"
     pre_roll: float = 2.0
     post_roll: float = 2.0
+    lead: float = 3.0
     max_bytes: int = 100_000_000
     max_age_s: float = 7 * 86400.0
 
@@ -104,7 +107,7 @@ class ClipSaver:
             probe.unlink()
         except OSError as exc:
             raise ConfigError(f"--clips {settings.directory}: cannot write there ({exc.strerror or exc})") from None
-        self._lead = int((settings.pre_roll + window_seconds + LEAD_MAX_S) * sample_rate)
+        self._lead = int((settings.pre_roll + window_seconds + min(settings.lead, LEAD_MAX_S)) * sample_rate)
         self._keep = self._lead + int(settings.post_roll * sample_rate) + 1
         self._blocks: deque[tuple[int, np.ndarray]] = deque()  # (index of the first sample, samples (n, channels))
         self._received = 0

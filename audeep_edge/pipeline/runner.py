@@ -8,11 +8,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from audeep_edge.audio import beyond_full_scale, check_finite
 from audeep_edge.pipeline.analysis import WindowAnalyzer
 from audeep_edge.pipeline.clips import ClipSaver
 from audeep_edge.pipeline.health import HealthMonitor
-from audeep_edge.pipeline.windows import Windower
+from audeep_edge.pipeline.windows import BlockCheck, Windower
 from audeep_edge.sinks.base import Sink
 from audeep_edge.sources.base import Source
 
@@ -83,16 +82,11 @@ class Pipeline:
         """Stream until the audio ends, ``stop`` is set or ``max_windows`` windows were published."""
         stop = stop or threading.Event()
         summary, started = RunSummary(), time.monotonic()
-        blocks = self.source.blocks(stop)
-        clipping_warned = False
+        blocks, check = self.source.blocks(stop), BlockCheck(self.source.name)
         try:
             for block in blocks:
                 t0 = time.monotonic()
-                check_finite(block.samples, self.source.name)
-                if not clipping_warned and (peak := beyond_full_scale(block.samples)) is not None:
-                    log.warning("%s: the audio exceeds full scale (peak %.2f); its level is reported as 0 dBFS",
-                                self.source.name, peak)
-                    clipping_warned = True
+                check(block.samples)
                 if self.clips is not None:
                     self.clips.push(block.samples)
                 done = self._publish(self.windower.push(block.samples, block.captured), summary)
@@ -119,7 +113,7 @@ class Pipeline:
         summary.overruns = self.source.overruns
         if summary.windows == 0 and not stop.is_set():
             log.warning("no window was analysed: %.2f s of audio is shorter than one %.2f s window",
-                        self.windower.audio_seconds, self.windower.window_samples / self.windower.geometry.fs)
+                        self.windower.audio_seconds, self.windower.framing.window_seconds)
         return summary
 
     def _publish(self, windows: list, summary: RunSummary) -> bool:

@@ -2,17 +2,26 @@
 
 Everything numeric comes from the shared modules (``audio.mix``, ``audio.StreamingResampler``,
 ``features.StreamingFrontend``); this module only keeps the last window's frames and samples and decides
-when a window is complete.
+when a window is complete. :func:`source_windows` gives the windows of a whole clip or stream, as the device
+computes them (``listen``, ``enroll``, ``train``, the codebook recipe).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from audeep_edge.audio import StreamingResampler, mix
-from audeep_edge.features import FrameGeometry, StreamingFrontend
+from audeep_edge.audio import StreamingResampler, beyond_full_scale, check_finite, mix
+from audeep_edge.features import StreamingFrontend, WindowFraming
+from audeep_edge.sources import FileSource, PaddedClip, Source
+
+log = logging.getLogger(__name__)
 
 #: The front end runs once this many frames' worth of new samples (8 x 40 ms) have arrived, and at the last
 #: sample of each window: one FFT call for several 0.1 s blocks (the frames are the same for any split).
@@ -73,25 +82,23 @@ class Window:
 
 
 class Windower:
-    """Turns source blocks into windows of ``window_frames`` frames, one every ``hop_frames`` frames.
+    """Turns source blocks into windows of ``framing.window_frames`` frames, one every ``hop_frames`` frames.
 
     Parameters
     ----------
-    geometry : the bundle's frame geometry (its ``fs`` is the model's sample rate).
-    mel_bands, pre_emphasis, channels : the bundle's front-end settings.
-    window_frames : T.
+    framing : the bundle's front end, frame geometry (its ``fs`` is the model's sample rate) and window length.
     hop_frames : frames between window starts (>= 1).
     source_rate : sample rate of the incoming blocks, Hz (resampled to ``geometry.fs`` if different).
     """
 
-    def __init__(self, geometry: FrameGeometry, *, mel_bands: int | None, pre_emphasis: float, channels: str,
-                 window_frames: int, hop_frames: int, source_rate: int) -> None:
-        self.geometry, self.channels = geometry, channels
-        self.window_frames, self.hop_frames = window_frames, hop_frames
-        self.window_samples = (window_frames - 1) * geometry.hop + geometry.n_fft
-        self._frontend = StreamingFrontend(geometry, mel_bands, pre_emphasis)
-        self._resampler = StreamingResampler(source_rate, geometry.fs) if source_rate != geometry.fs else None
-        self._frames = RingBuffer(window_frames, (self._frontend.num_bands,))
+    def __init__(self, framing: WindowFraming, *, hop_frames: int, source_rate: int) -> None:
+        fe, self.geometry = framing.frontend, framing.geometry
+        self.framing, self.channels, self.hop_frames = framing, fe.channels, hop_frames
+        self.window_samples = framing.window_samples
+        self._frontend = StreamingFrontend(self.geometry, fe.mel_bands, fe.pre_emphasis)
+        resample = source_rate != self.geometry.fs
+        self._resampler = StreamingResampler(source_rate, self.geometry.fs) if resample else None
+        self._frames = RingBuffer(framing.window_frames, (self._frontend.num_bands,))
         self._samples = RingBuffer(self.window_samples)
         self._pending: list[np.ndarray] = []  # samples received since the front end last ran
         self._received = 0  # samples at the model rate received
@@ -134,3 +141,64 @@ class Windower:
     def audio_seconds(self) -> float:
         """Audio received so far at the model rate, in seconds."""
         return self._received / self.geometry.fs
+
+
+class BlockCheck:
+    """Checks each block of one source: samples that are not finite raise AudioError (naming ``name``); audio
+    beyond full scale is warned about once."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self._warned = name, False
+
+    def __call__(self, samples: np.ndarray) -> None:
+        check_finite(samples, self.name)
+        if not self._warned and (peak := beyond_full_scale(samples)) is not None:
+            log.warning("%s: the audio exceeds full scale (peak %.2f); its level is reported as 0 dBFS",
+                        self.name, peak)
+            self._warned = True
+
+
+def open_clip(framing: WindowFraming, path: str | Path) -> FileSource | PaddedClip:
+    """An audio file as a source; one shorter than a window plus a frame is zero-padded to that, centred (as
+    training pads short clips), so that it still gives a window.
+
+    Raises
+    ------
+    AudioError : a missing, unreadable or empty file.
+    """
+    source, seconds = FileSource(path), framing.padded_clip_seconds
+    if source.duration >= seconds:
+        return source
+    log.debug("%s: %.2f s is shorter than one %.2f s window: zero-padded", path, source.duration, seconds)
+    return PaddedClip(path, seconds)
+
+
+def source_windows(framing: WindowFraming, source: Source | str | Path, *,
+                   hop_frames: int | None = None) -> Iterator[Window]:
+    """The device's windows of ``source``, in order, until its audio ends (the resampler flushed).
+
+    A path is read as a file (:func:`open_clip`: zero-padded when shorter than a window). Blocks are checked
+    (:class:`BlockCheck`). Closing the iterator early releases the source.
+
+    Parameters
+    ----------
+    framing : a bundle (or the framing a bundle will have).
+    source : a source, or an audio file.
+    hop_frames : frames between window starts (default: ``framing.hop_seconds``, rounded).
+
+    Raises
+    ------
+    AudioError : unreadable audio, or samples that are not finite.
+    """
+    if isinstance(source, (str, Path)):
+        source = open_clip(framing, source)
+    windower = Windower(framing, hop_frames=hop_frames or framing.window_hop().frames,
+                        source_rate=source.sample_rate)
+    check, blocks = BlockCheck(source.name), source.blocks(threading.Event())
+    try:
+        for block in blocks:
+            check(block.samples)
+            yield from windower.push(block.samples, block.captured)
+        yield from windower.flush(time.monotonic())
+    finally:
+        blocks.close()

@@ -29,15 +29,17 @@ import paho.mqtt.client as mqtt
 
 from audeep_edge.errors import BrokerError
 from audeep_edge.mqtt.client import connect, make_client
-from audeep_edge.recorder.records import KINDS, Record, parse
+from audeep_edge.mqtt.messages import KINDS, split_topic
+from audeep_edge.mqtt.settings import REFUSAL_HINTS, TRANSIENT_REFUSALS, MqttSettings
+from audeep_edge.recorder.records import Record, parse
 from audeep_edge.recorder.retention import Retention
 from audeep_edge.recorder.store import Store
-from audeep_edge.sinks.mqtt import REFUSAL_HINTS, TRANSIENT_REFUSALS, MqttSettings
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # messages per transaction
 QUEUE_MAX = 20_000  # messages parsed but not yet stored; paho's thread waits past it
+QUEUE_MAX_BYTES = 64 * 1024 * 1024  # ... or past this many payload bytes (clips are up to ~1.4 MB each)
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 30.0
 BAD_LOG_EVERY = 1000
 
@@ -68,8 +70,10 @@ class Recorder:
         self.retention = retention or Retention()
         self.client_id = settings.client_id or default_client_id(store.location, role)
         self._prefix = settings.topic_prefix + "/"
-        self._queue: queue.Queue[tuple[Record | None, int, int, int]] = queue.Queue(QUEUE_MAX)
+        self._queue: queue.Queue[tuple[Record | None, int, int, int, int]] = queue.Queue(QUEUE_MAX)
         self._lock = threading.Lock()
+        self._room = threading.Condition()  # guards _queued_bytes; notified as the writer takes messages
+        self._queued_bytes = 0
         self._epoch = 0  # connections so far: a message id is only valid on the connection it came on
         self._connected = threading.Event()
         self._fatal: BrokerError | None = None
@@ -145,8 +149,7 @@ class Recorder:
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         if self._closing.is_set():
             return
-        rest = message.topic[len(self._prefix):] if message.topic.startswith(self._prefix) else ""
-        device_id, _, kind = rest.partition("/")
+        device_id, kind = split_topic(message.topic, self.settings.topic_prefix)
         try:
             record = parse(device_id, kind, message.payload, time.time())
         except Exception:  # noqa: BLE001 - an escape here would leave the message unacknowledged, redelivered forever
@@ -159,9 +162,16 @@ class Recorder:
                 self._counts["bad"] += 1
                 if self._counts["bad"] % BAD_LOG_EVERY == 1:
                     log.warning("ignored a malformed message on %s (%d so far)", message.topic, self._counts["bad"])
-        while not self._closing.is_set():  # a full queue holds paho's thread: back-pressure on the broker
+        size = len(message.payload)
+        with self._room:  # a full queue holds paho's thread: back-pressure on the broker
+            while self._queued_bytes and self._queued_bytes + size > QUEUE_MAX_BYTES:
+                if self._closing.is_set():
+                    return
+                self._room.wait(0.5)
+            self._queued_bytes += size
+        while not self._closing.is_set():
             try:
-                self._queue.put((record, message.mid, message.qos, epoch), timeout=0.5)
+                self._queue.put((record, message.mid, message.qos, epoch, size), timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -185,6 +195,9 @@ class Recorder:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            with self._room:
+                self._queued_bytes -= sum(item[4] for item in batch)
+                self._room.notify_all()
             if not self._store([record for record, *_ in batch if record is not None]):
                 return  # stopping with the database away: the broker redelivers at the next start
             self._acknowledge(batch)
@@ -211,7 +224,7 @@ class Recorder:
 
     def _acknowledge(self, batch: list[tuple[Record | None, int, int, int]]) -> None:
         with self._lock:  # the epoch cannot move while acknowledging: a stale id would ack another message
-            for _, mid, qos, epoch in batch:
+            for _, mid, qos, epoch, _size in batch:
                 if qos > 0 and epoch == self._epoch:
                     self._client.ack(mid, qos)
 

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from audeep_edge.errors import ConfigError
-from audeep_edge.recorder.store import TABLES, Store
+from audeep_edge.recorder.schema import POSTGRESQL, TABLES
+from audeep_edge.recorder.store import Store
 
 CONNECT_TIMEOUT_S = 10
 
@@ -19,6 +20,7 @@ def redact(url: str) -> str:
 
 
 class PostgresStore(Store):
+    dialect = POSTGRESQL
     placeholder = "%s"
     bucket_sql = "CAST(FLOOR((wall_time - %s) / %s) AS BIGINT)"
 
@@ -42,27 +44,6 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--db {redact(url)}: {message}") from None
-
-    def schema(self) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS windows (device_id TEXT NOT NULL, wall_time DOUBLE PRECISION NOT NULL, "
-            "seq BIGINT NOT NULL, label TEXT, raw_label TEXT, confidence REAL, dbfs REAL, novelty REAL, "
-            "PRIMARY KEY (device_id, wall_time, seq))",
-            "CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, wall_time DOUBLE PRECISION NOT NULL, "
-            "type TEXT NOT NULL, seq BIGINT NOT NULL, label TEXT, payload TEXT NOT NULL, "
-            "PRIMARY KEY (device_id, wall_time, type, seq))",
-            "CREATE TABLE IF NOT EXISTS health (device_id TEXT NOT NULL, wall_time DOUBLE PRECISION NOT NULL, "
-            "payload TEXT NOT NULL, PRIMARY KEY (device_id, wall_time))",
-            "CREATE TABLE IF NOT EXISTS clips (device_id TEXT NOT NULL, clip_id TEXT NOT NULL, "
-            "wall_time DOUBLE PRECISION NOT NULL, duration_s DOUBLE PRECISION NOT NULL, reason TEXT NOT NULL, "
-            "label TEXT, score DOUBLE PRECISION, seq BIGINT NOT NULL, format TEXT NOT NULL, size INTEGER NOT NULL, "
-            "audio BYTEA NOT NULL, PRIMARY KEY (device_id, clip_id))",
-            "CREATE INDEX IF NOT EXISTS clips_by_time ON clips (device_id, wall_time)",
-            "CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, status TEXT, info TEXT, "
-            "last_seen DOUBLE PRECISION)",
-            "CREATE TABLE IF NOT EXISTS hours (device_id TEXT NOT NULL, hour DOUBLE PRECISION NOT NULL, "
-            "label TEXT NOT NULL, n INTEGER NOT NULL, novelty REAL, PRIMARY KEY (device_id, hour, label))",
-        ]
 
     @contextmanager
     def _transaction(self, conn) -> Iterator:

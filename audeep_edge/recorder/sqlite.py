@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Iterator
 
 from audeep_edge.errors import ConfigError
+from audeep_edge.recorder.schema import SQLITE
 from audeep_edge.recorder.store import Store
 
 BUSY_TIMEOUT_S = 10.0
 
 
 class SqliteStore(Store):
+    dialect = SQLITE
     errors = (sqlite3.Error,)
 
     @classmethod
@@ -37,24 +39,6 @@ class SqliteStore(Store):
             return cls(writer, reader, str(path))
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"--db {path}: cannot open an SQLite database there ({exc})") from None
-
-    def schema(self) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS windows (device_id TEXT NOT NULL, wall_time REAL NOT NULL, "
-            "seq INTEGER NOT NULL, label TEXT, raw_label TEXT, confidence REAL, dbfs REAL, novelty REAL, "
-            "PRIMARY KEY (device_id, wall_time, seq)) WITHOUT ROWID",
-            "CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, wall_time REAL NOT NULL, type TEXT NOT NULL, "
-            "seq INTEGER NOT NULL, label TEXT, payload TEXT NOT NULL, PRIMARY KEY (device_id, wall_time, type, seq))",
-            "CREATE TABLE IF NOT EXISTS health (device_id TEXT NOT NULL, wall_time REAL NOT NULL, "
-            "payload TEXT NOT NULL, PRIMARY KEY (device_id, wall_time))",
-            "CREATE TABLE IF NOT EXISTS clips (device_id TEXT NOT NULL, clip_id TEXT NOT NULL, wall_time REAL NOT NULL, "
-            "duration_s REAL NOT NULL, reason TEXT NOT NULL, label TEXT, score REAL, seq INTEGER NOT NULL, "
-            "format TEXT NOT NULL, size INTEGER NOT NULL, audio BLOB NOT NULL, PRIMARY KEY (device_id, clip_id))",
-            "CREATE INDEX IF NOT EXISTS clips_by_time ON clips (device_id, wall_time)",
-            "CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, status TEXT, info TEXT, last_seen REAL)",
-            "CREATE TABLE IF NOT EXISTS hours (device_id TEXT NOT NULL, hour REAL NOT NULL, label TEXT NOT NULL, "
-            "n INTEGER NOT NULL, novelty REAL, PRIMARY KEY (device_id, hour, label)) WITHOUT ROWID",
-        ]
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:

@@ -3,20 +3,15 @@
 :func:`open_store` picks the backend from a location: a file path or ``sqlite:///path`` (the default,
 zero set-up) or ``postgresql://user@host/db`` (fleets; needs ``pip install 'audeep-edge[postgres]'``).
 
-Tables (the same in both; times are Unix seconds, ``label`` is the scene a window showed)::
-
-    windows (device_id, wall_time, seq | label, raw_label (NULL: the same as label), confidence, dbfs, novelty)
-    events  (device_id, wall_time, type, seq | label, payload JSON)
-    health  (device_id, wall_time | payload JSON)
-    clips   (device_id, clip_id | wall_time, duration_s, reason, label, score, seq, format, size, audio)
-    devices (device_id | status, info JSON, last_seen)
-    hours   (device_id, hour, label | n, novelty)    windows per device, clock hour and label (label '' for none)
-
-Writes are idempotent (``ON CONFLICT DO NOTHING`` on the keys left of ``|``), so a message the broker
+The tables are defined once in :mod:`audeep_edge.recorder.schema`, rendered for each backend's dialect.
+Writes are idempotent (``ON CONFLICT DO NOTHING`` on the primary keys), so a message the broker
 delivers twice is stored once. ``hours`` is kept in step in the same transaction (counts added for new windows;
 recounted from ``windows`` for the hours of a batch that held repeats), so views of days read it instead of
 every window. One connection writes (the recorder's thread), another reads (the dashboard's
 requests); each is used under its own lock.
+
+Why one module of ~330 lines: the queries are written once for both dialects; only the connection
+and placeholder style differ (``sqlite.py``, ``postgres.py``).
 """
 
 from __future__ import annotations
@@ -32,8 +27,8 @@ from typing import Iterator
 
 from audeep_edge.errors import ConfigError
 from audeep_edge.recorder.records import Clip, DeviceUpdate, Event, Health, Record, Window
+from audeep_edge.recorder.schema import TABLES, Dialect, create_statements
 
-TABLES = ("windows", "events", "health", "clips")  # time-stamped tables that retention trims
 HOUR = 3600.0
 NO_LABEL = ""  # the key in ``hours`` of windows without a label (a key column cannot hold NULL in both dialects)
 SIZE_TARGET = 0.9  # retention by size trims to this fraction of the limit, so it does not run on every batch
@@ -46,6 +41,7 @@ class Store:
     a database that went away).
     """
 
+    dialect: Dialect
     errors: tuple[type[Exception], ...] = ()
     placeholder = "?"
     bucket_sql = "CAST((wall_time - ?) / ? AS INTEGER)"  # wall_time >= origin: truncation is floor
@@ -55,13 +51,10 @@ class Store:
         self._writer, self._reader = writer, reader
         self._write_lock, self._read_lock = threading.Lock(), threading.Lock()
         with self._write_lock, self._transaction(self._writer) as cur:
-            for statement in self.schema():
+            for statement in create_statements(self.dialect):
                 cur.execute(statement)
 
     # -- dialect -------------------------------------------------------------------------------------
-
-    def schema(self) -> list[str]:
-        raise NotImplementedError
 
     @contextmanager
     def _transaction(self, conn) -> Iterator:

@@ -1,4 +1,4 @@
-"""The one protocol every sink implements. Payloads follow the MQTT schema v1 in docs/design.md."""
+"""The one protocol every sink implements. Payloads follow the MQTT schema v1 in docs/mqtt.md."""
 
 from __future__ import annotations
 

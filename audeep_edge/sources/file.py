@@ -1,4 +1,5 @@
-"""Audio files (any format libsndfile reads), as fast as possible or paced like a live source."""
+"""Audio files (any format libsndfile reads), as fast as possible or paced like a live source, or whole and
+zero-padded when shorter than a window."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import soundfile
 
-from audeep_edge.audio.io import read_error_reason, truncation
+from audeep_edge.audio.io import read_audio, read_error_reason, truncation
 from audeep_edge.errors import AudioError
+from audeep_edge.features.offline import fix_length
 from audeep_edge.sources.base import AudioBlock
 
 log = logging.getLogger(__name__)
@@ -90,3 +93,27 @@ class FileSource:
             log.warning("--file %s: %.2f s of its %.2f s could not be decoded (corrupt data); audio_time after the "
                         "damage runs early by up to that much", self.path, (self.frames - read) / self.sample_rate,
                         self.duration)
+
+
+class PaddedClip:
+    """A whole file zero-padded on both sides to ``seconds``, as one block: as training pads short clips to its
+    fixed length (``--fixed-length``, centred), so that a 2 s recording of a doorbell still gives a window of a
+    5 s-window model.
+
+    Raises
+    ------
+    AudioError : unreadable or empty file.
+    """
+
+    overruns = 0
+    queue_depth = 0
+
+    def __init__(self, path: str | Path, seconds: float) -> None:
+        samples, fs = read_audio(path)
+        self.name, self.sample_rate, self.channels = f"--file {path}", fs, samples.shape[1]
+        self._samples = fix_length(samples, int(np.ceil(seconds * fs)), center=True).astype(np.float32)
+        self.duration = self._samples.shape[0] / fs
+
+    def blocks(self, stop: threading.Event) -> Iterator[AudioBlock]:
+        yield AudioBlock(self._samples, time.monotonic())
+

@@ -13,49 +13,37 @@ import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from audeep_edge.errors import AudeepError, DataError
+from audeep_edge.features.config import FrontendConfig
 from audeep_edge.features.normalize import FLOOR_DB, power_db
 
 log = logging.getLogger(__name__)
 
 FRAMES_FILE = "frames.f16"
 INDEX_FILE = "index.json"
+#: The front end of the default corpus (and so of the ``general`` bundles); a corpus needs ``sample_rate`` and
+#: ``mel_bands`` set.
+CORPUS_FRONTEND = FrontendConfig(window_width=0.08, window_overlap=0.04, mel_bands=128, sample_rate=44100)
 
 
-@dataclass(frozen=True)
-class FrontendSpec:
-    """The front end a corpus is computed with (a bundle's ``frontend`` block)."""
-
-    sample_rate: int = 44100
-    window_width: float = 0.08
-    window_overlap: float = 0.04
-    mel_bands: int = 128
-    pre_emphasis: float = 0.95
-    channels: str = "MEAN"
-
-
-def file_frames(path: Path, spec: FrontendSpec) -> np.ndarray:
+def file_frames(path: Path, spec: FrontendConfig) -> np.ndarray:
     """(T, bands) float16 dB frames of one audio file through the streaming front end."""
     from audeep_edge.audio import mix
     from audeep_edge.audio.io import read_audio
     from audeep_edge.audio.resample import resample
     from audeep_edge.features import StreamingFrontend
-    from audeep_edge.features.config import FrontendConfig
 
     samples, fs = read_audio(path)
     x = resample(mix(samples, spec.channels), fs, spec.sample_rate)
-    cfg = FrontendConfig(window_width=spec.window_width, window_overlap=spec.window_overlap,
-                         mel_bands=spec.mel_bands, sample_rate=spec.sample_rate, pre_emphasis=spec.pre_emphasis)
-    frontend = StreamingFrontend(cfg.geometry(spec.sample_rate), spec.mel_bands, spec.pre_emphasis)
+    frontend = StreamingFrontend(spec.geometry(spec.sample_rate), spec.mel_bands, spec.pre_emphasis)
     return power_db(frontend.push(x)).astype(np.float16)
 
 
-def _frames_or_none(job: tuple[Path, FrontendSpec]) -> tuple[Path, np.ndarray | None, str]:
+def _frames_or_none(job: tuple[Path, FrontendConfig]) -> tuple[Path, np.ndarray | None, str]:
     path, spec = job
     try:
         return path, file_frames(path, spec), ""
@@ -70,7 +58,7 @@ def audio_files(roots: list[Path]) -> list[Path]:
     return [p for root in roots for p in folder_audio(root, recursive=True)]
 
 
-def build_corpus(sources: dict[str, list[Path]], out: Path, spec: FrontendSpec = FrontendSpec(),
+def build_corpus(sources: dict[str, list[Path]], out: Path, spec: FrontendConfig = CORPUS_FRONTEND,
                  workers: int = 2) -> dict:
     """Compute and store the frames of every file of every named source (``{"0ad (CC BY-SA 3.0)": [...]}``).
 
@@ -88,7 +76,7 @@ def build_corpus(sources: dict[str, list[Path]], out: Path, spec: FrontendSpec =
             sink.write(frames.tobytes())
             entries.append({"file": str(path), "source": source_of[path], "start": total, "frames": len(frames)})
             total += len(frames)
-    index = {"frontend": spec.__dict__, "frames": total, "floor_db": FLOOR_DB, "files": entries}
+    index = {"frontend": spec.to_dict(), "frames": total, "floor_db": FLOOR_DB, "files": entries}
     (out / INDEX_FILE).write_text(json.dumps(index, indent=1))
     hours = total * (spec.window_width - spec.window_overlap) / 3600
     log.info("%d files, %d frames (%.2f h) in %s", len(entries), total, hours, out)
@@ -108,6 +96,11 @@ class Corpus:
                                 shape=(self.index["frames"], bands))
         self.starts = np.array([f["start"] for f in self.index["files"]])
         self.lengths = np.array([f["frames"] for f in self.index["files"]])
+
+    @property
+    def frontend(self) -> FrontendConfig:
+        """The front end the corpus was computed with."""
+        return FrontendConfig.from_dict(self.index["frontend"])
 
     @property
     def hours(self) -> float:

@@ -1,4 +1,5 @@
-"""Evaluation of a learner (spec §6.2): cross-validation or partitions, repeats, majority vote and scores.
+"""Evaluation of a learner: cross-validation or partitions, repeats, majority vote and scores
+(docs/audeep.md#learners-and-evaluation).
 
 Works on NumPy arrays: features ``(N, D)``, class indices ``(N,)``, filenames ``(N,)`` and boolean masks
 that select the training and evaluation instances of each split. Differences from auDeep (documented in

@@ -1,4 +1,4 @@
-"""``generate`` (spec §5): the trained encoder's representation of every instance, metadata kept.
+"""``generate`` (docs/audeep.md#generate): the trained encoder's representation of every instance, metadata kept.
 
 Input is a spectrogram netCDF file, or audio (a file, a folder or a data set directory) that is turned
 into spectrograms with the run's own front-end settings, so that the features match the training ones.

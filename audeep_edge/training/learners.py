@@ -1,4 +1,5 @@
-"""Classifiers on learned representations (spec §6.1): auDeep's MLP as a Keras 3 model and a linear SVM.
+"""Classifiers on learned representations: auDeep's MLP as a Keras 3 model and a linear SVM
+(docs/audeep.md#learners-and-evaluation).
 
 Both learners take raw features ``(N, D)`` and class indices ``0..C-1``, standardise with the mean and
 (population) standard deviation of their *training* data only, and predict class indices. The MLP keeps the

@@ -1,4 +1,5 @@
-"""Autoencoder training (spec §4.5): Adam, gradient values clipped to [-2, 2], RMSE, a checkpoint per epoch.
+"""Autoencoder training: Adam, gradient values clipped to [-2, 2], RMSE, a checkpoint per epoch
+(docs/audeep.md#training-options-and-defaults).
 
 Works on numpy arrays and imports only keras and numpy, so the GPU script runs it without TensorFlow
 or xarray. An epoch is one shuffled pass over the instances (``ceil(N / batch_size)`` steps, as many
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """auDeep's training options (defaults from spec §4.5).
+    """auDeep's training options (defaults from docs/audeep.md#training-options-and-defaults).
 
     num_epochs : total number of epochs of the run (``--continue`` trains the missing ones).
     checkpoints_to_keep : keep the newest this many checkpoints; None keeps all.

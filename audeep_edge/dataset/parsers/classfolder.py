@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -69,12 +70,20 @@ def stratified_group_folds(labels: Sequence[str], groups: Sequence[str], max_fol
     return k, folds
 
 
+def with_recording_folds(instances: list[Instance], max_folds: int = MAX_FOLDS) -> tuple[list[Instance], int]:
+    """The labelled ``instances`` with K folds by :func:`stratified_group_folds` over their labels and
+    :func:`source_id`, each instance VALID in one of them (``cv_folds`` ``()`` when K = 0); and K."""
+    k, folds = stratified_group_folds([i.label_nominal for i in instances], [source_id(i.path.stem) for i in instances],
+                                      max_folds)
+    return [replace(i, cv_folds=tuple(1 if j == fold else 0 for j in range(k))) for i, fold in zip(instances, folds)], k
+
+
 class ClassFolderParser(Parser):
     """Top-level folders are classes (label = folder name); their audio files, found recursively, are the clips.
 
-    Folds: :func:`stratified_group_folds` over the clips' :func:`source_id` (up to ``max_folds``); filename =
-    ``<class>/<path in the class folder>``. Audio files directly in the base directory have no class and are left
-    out. Tried last by auto-detection, so the layouts with their own metadata (ESC, partitioned, ...) win.
+    Folds: :func:`with_recording_folds` (up to ``max_folds``); filename = ``<class>/<path in the class folder>``.
+    Audio files directly in the base directory have no class and are left out. Tried last by auto-detection, so
+    the layouts with their own metadata (ESC, partitioned, ...) win.
     """
 
     name = "class-folders"
@@ -112,11 +121,7 @@ class ClassFolderParser(Parser):
         if loose:
             log.warning("%s: %d audio file(s) outside the class folders have no label and are left out (e.g. %s)",
                         self.basedir, len(loose), loose[0].name)
-        clips = [(d.name, f) for d in self._class_dirs() for f in audio_files(d, recursive=True)]
-        k, folds = stratified_group_folds([label for label, _ in clips],
-                                          [source_id(f.stem) for _, f in clips], self.max_folds)
-        instances = [Instance(f, f.relative_to(self.basedir).as_posix(), label,
-                              tuple(1 if j == fold else 0 for j in range(k)))
-                     for (label, f), fold in zip(clips, folds)]
-        self._parsed = instances, k
+        clips = [Instance(f, f.relative_to(self.basedir).as_posix(), d.name)
+                 for d in self._class_dirs() for f in audio_files(d, recursive=True)]
+        self._parsed = with_recording_folds(clips, self.max_folds)
         return self._parsed

@@ -1,6 +1,7 @@
 """Typed, validated autoencoder configurations (no Keras import).
 
-Field names are auDeep's option names in snake case and every default is auDeep's (spec §4.5).
+Field names are auDeep's option names in snake case and every default is auDeep's
+(docs/audeep.md#training-options-and-defaults).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class AutoencoderConfig:
 
 @dataclass(frozen=True)
 class _FrequencyWindows:
-    """Mixin: the frequency axis is read as a sequence of overlapping windows (spec §4.3)."""
+    """Mixin: the frequency axis is read as a sequence of overlapping windows (docs/audeep.md#f-rae)."""
 
     freq_window_width: int = 32
     freq_window_overlap: int = 24
@@ -110,7 +111,7 @@ class _FrequencyWindows:
 
 @dataclass(frozen=True)
 class TimeAutoencoderConfig(AutoencoderConfig):
-    """t-RAE: recurrent over time; one vector per spectrogram (spec §4.2)."""
+    """t-RAE: recurrent over time; one vector per spectrogram (docs/audeep.md#t-rae)."""
 
     model_type: ClassVar[str] = "t-rae"
     num_layers: int = 1
@@ -134,7 +135,7 @@ class TimeAutoencoderConfig(AutoencoderConfig):
 
 @dataclass(frozen=True)
 class FrequencyAutoencoderConfig(_FrequencyWindows, TimeAutoencoderConfig):
-    """f-RAE: recurrent over frequency windows of each frame; one vector per frame (spec §4.3)."""
+    """f-RAE: recurrent over frequency windows of each frame; one vector per frame (docs/audeep.md#f-rae)."""
 
     model_type: ClassVar[str] = "f-rae"
 
@@ -145,7 +146,7 @@ class FrequencyAutoencoderConfig(_FrequencyWindows, TimeAutoencoderConfig):
 
 @dataclass(frozen=True)
 class FrequencyTimeAutoencoderConfig(_FrequencyWindows, AutoencoderConfig):
-    """ft-RAE: a frequency RNN per frame feeding a time RNN; one vector per spectrogram (spec §4.4)."""
+    """ft-RAE: a frequency RNN per frame feeding a time RNN; one vector per spectrogram (docs/audeep.md#ft-rae)."""
 
     model_type: ClassVar[str] = "ft-rae"
     num_f_layers: int = 1

@@ -2,7 +2,7 @@
 
 All models take spectrograms ``x`` of shape ``(B, T, F)`` in [-1, 1] and reconstruct auDeep's targets
 (``x`` reversed in time, in frequency, or both) under an RMSE loss. Decoders never see the frame they
-reconstruct: auDeep's inputs let them (spec §4.1–4.4), which gave a worse representation.
+reconstruct: auDeep's inputs let them (docs/audeep.md), which gave a worse representation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def shift_right(seq):
 
 
 def frequency_windows(x, num_windows: int, step: int, width: int):
-    """Frames ``(B, T, F)`` as sequences of frequency windows ``(B·T, num_windows, width)`` (spec §4.3)."""
+    """Frames ``(B, T, F)`` as sequences of frequency windows ``(B·T, num_windows, width)`` (docs/audeep.md#f-rae)."""
     windows = ops.stack([x[:, :, k * step:k * step + width] for k in range(num_windows)], axis=2)
     return ops.reshape(windows, (-1, num_windows, width))
 
@@ -59,7 +59,7 @@ class Autoencoder(keras.Model):
 
 
 class TimeAutoencoder(Autoencoder):
-    """t-RAE (spec §4.2): the representation is ``tanh(W·s_enc + b)`` of the decoder's state size."""
+    """t-RAE (docs/audeep.md#t-rae): the representation is ``tanh(W·s_enc + b)`` of the decoder's state size."""
 
     def __init__(self, config: TimeAutoencoderConfig, input_shape, *, unroll: bool = False, **kwargs):
         super().__init__(config, input_shape, **kwargs)
@@ -91,7 +91,7 @@ class TimeAutoencoder(Autoencoder):
 
 
 class FrequencyAutoencoder(Autoencoder):
-    """f-RAE (spec §4.3): every frame is a sequence of frequency windows; one vector per frame.
+    """f-RAE (docs/audeep.md#f-rae): every frame is a sequence of frequency windows; one vector per frame.
 
     The decoder is conditioned on the representation only (zero inputs, or its own previous output with
     ``feed_previous_prob``); auDeep teacher-forced it with the windows of the very frame it reconstructs.
@@ -141,7 +141,7 @@ class FrequencyAutoencoder(Autoencoder):
 
 
 class FrequencyTimeAutoencoder(Autoencoder):
-    """ft-RAE (spec §4.4): a frequency encoder per frame feeds a time encoder; one vector per spectrogram.
+    """ft-RAE (docs/audeep.md#ft-rae): a frequency encoder per frame feeds a time encoder; one vector per spectrogram.
 
     The time decoder reads the code of target frame t-1 at step t; the frequency decoder is conditioned on
     its state only (see :class:`FrequencyAutoencoder`).

@@ -1,14 +1,14 @@
 """Recurrent building blocks of auDeep's autoencoders, on ``keras.layers`` / ``keras.ops`` only.
 
 They run unchanged on the TensorFlow, JAX and PyTorch backends. State vectors use auDeep's layout
-(spec §4.1): concatenation over layers ``[layer 1, layer 2, …]``; inside a layer ``[forward, backward]``;
-inside a direction ``[c, h]`` for LSTM.
+(docs/audeep.md#recurrent-layers): concatenation over layers ``[layer 1, layer 2, …]``; inside a layer
+``[forward, backward]``; inside a direction ``[c, h]`` for LSTM.
 
 Dropout follows auDeep's ``DropoutWrapper``: on the input and on the output of every layer, with a fresh
 mask at every time step, during training only. The states that leave the encoder are not dropped.
 
-Initialisation is TF1's (spec §4.1), as auDeep trained: Glorot-uniform over each cell's joint ``[x, h]``
-kernel (:class:`JointGlorotUniform`), gate biases 1 (:class:`GRUGateBias`), and Glorot-uniform Dense biases
+Initialisation is TF1's (docs/audeep.md#recurrent-layers), as auDeep trained: Glorot-uniform over each
+cell's joint ``[x, h]`` kernel (:class:`JointGlorotUniform`), gate biases 1 (:class:`GRUGateBias`), and Glorot-uniform Dense biases
 (:func:`tanh_dense`). Against Keras' defaults (orthogonal recurrent kernels, zero biases: 80.85 % fused, one
 training) it gave the ESC-10 recipe 80.90–82.60 % fused over three seeds (mean 81.93 %); single settings
 move by up to 3 points between seeds (docs/training.md).

@@ -2,5 +2,6 @@
 
 graph (deployable Keras graph, SavedModel export) -> convert (TFLite converter in a child process) ->
 flatbuffer (compaction, shared step quantisation, UNPACK rewrite for the Edge TPU) -> parity / edgetpu
-(reports) -> bundler (the bundle).
+(reports) -> bundle_writer (conversion, parity report, the bundle directory, also for the codebook recipe and
+``train``); bundler is ``quantize`` itself (a run's facts, its data and inference graph).
 """

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from audeep_edge.bundle import MANIFEST, MODEL_FILE, PRECISIONS, write_manifest
+from audeep_edge.bundle import PRECISIONS, write_manifest
 from audeep_edge.errors import ConfigError, DataError, ModelError
 from audeep_edge.features import FrameGeometry, FrontendConfig
 from audeep_edge.progress import spinner
-from audeep_edge.training.quantize import edgetpu, flatbuffer
-from audeep_edge.training.quantize.convert import UNROLLED_PRECISIONS, convert_in_child
-from audeep_edge.training.quantize.parity import TfliteSignature, parity
+from audeep_edge.training.quantize import edgetpu
+from audeep_edge.training.quantize.bundle_writer import check_output, convert_and_write, staged_bundle
+from audeep_edge.training.quantize.convert import UNROLLED_PRECISIONS
 from audeep_edge.training.quantize.windows import frontend_from_attribute, labelled_fold, sample_windows
 
 log = logging.getLogger(__name__)
-PARITY_FILE = "parity.json"
 
 
 @dataclass(frozen=True)
@@ -77,14 +72,6 @@ def run_facts(run_dir: Path) -> RunFacts:
                     autoencoder)
 
 
-def check_output(output: Path) -> None:
-    """ConfigError unless ``output`` is a new directory, an empty one or a bundle (which is then replaced)."""
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"--output {output} is a file; choose a new directory")
-    if output.exists() and not (output / MANIFEST).is_file() and any(output.iterdir()):
-        raise ConfigError(f"--output {output} exists and is not a bundle; choose a new directory")
-
-
 def _check_options(opts: QuantizeOptions) -> None:
     if opts.precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
@@ -130,38 +117,6 @@ def _targets(labels: np.ndarray, label_names: list[str], path: Path) -> np.ndarr
     return np.asarray([index[str(label)] for label in labels])
 
 
-def finish_model(raw: bytes, precision: str) -> bytes:
-    """Converter output -> the bundle's model: float islands of int8 graphs moved to int8 and one quantisation
-    per shared weight matrix, UNPACK rewritten for edgetpu, then compacted.
-
-    Raises
-    ------
-    ModelError : an edgetpu model the Edge TPU compiler would not take whole (see :class:`edgetpu.EdgeTpuCheck`).
-    """
-    if precision in UNROLLED_PRECISIONS:
-        raw, moved = flatbuffer.requantize_float_islands(raw)
-        raw, shared = flatbuffer.share_step_quantization(raw)
-        log.debug("moved %d float ops to int8; %d tensors requantised to their step family's range", moved, shared)
-    if precision == "edgetpu":
-        raw, replaced = flatbuffer.unpack_to_slices(raw)
-        log.debug("replaced %d UNPACK ops by STRIDED_SLICE", replaced)
-        check = edgetpu.check_ops(raw)
-        if not check.ready:
-            raise ModelError(f"the edgetpu model is not one the Edge TPU compiler takes whole ({check.problems()}); "
-                             "quantize --precision int8 runs this model on a CPU")
-    return flatbuffer.compact(raw)
-
-
-def convert_graph(model, precision: str, calibration: np.ndarray | None, work: Path) -> bytes:
-    """Keras graph -> the bundle's .tflite bytes at ``precision`` (``work``: scratch directory)."""
-    from audeep_edge.training.quantize.graph import export_saved_model
-
-    saved = work / "saved_model"
-    export_saved_model(model, saved)
-    raw = convert_in_child(saved, precision, calibration if precision in UNROLLED_PRECISIONS else None)
-    return finish_model(raw, precision)
-
-
 def _check_same(reference, graph, window: np.ndarray) -> None:
     a = reference.predict(window[None], verbose=0)["embedding"]
     b = graph.predict(window[None], verbose=0)["embedding"]
@@ -195,7 +150,7 @@ def use_tensorflow_backend() -> None:
 
     On JAX or PyTorch, ``Model.export`` goes through jax2tf or torch export and gives a graph of resource
     variables and BATCH_MATMULs (two subgraphs, not an Edge TPU model). Weights saved on any backend load on
-    TensorFlow (litert-facts), so a ``KERAS_BACKEND`` set for GPU training is overridden here, with a note.
+    TensorFlow, so a ``KERAS_BACKEND`` set for GPU training is overridden here, with a note.
 
     Raises
     ------
@@ -240,32 +195,15 @@ def quantize_run(opts: QuantizeOptions) -> dict:
         if graph is not reference:
             _check_same(reference, graph, windows[0])
 
-    opts.output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=opts.output.parent) as tmp:
-        work = Path(tmp)
-        started = time.perf_counter()
-        with spinner(f"converting to {opts.precision}"):
-            model = convert_graph(graph, opts.precision, calibration, work)
-        seconds = time.perf_counter() - started
-        staging = work / "bundle"
-        staging.mkdir()
-        (staging / MODEL_FILE).write_bytes(model)
-        with spinner(f"measuring parity on {len(windows)} windows"):
-            expected = {k: np.asarray(v) for k, v in reference.predict(windows, verbose=0, batch_size=32).items()}
-            converted = TfliteSignature(model).predict(windows)
-        report = {"precision": opts.precision, "model_bytes": len(model), "conversion_seconds": round(seconds, 1),
-                  "data": where, **parity(expected, converted, targets),
-                  "ops": dict(sorted(flatbuffer.op_counts(model).items())),
-                  "edgetpu": _edgetpu_report(model, staging, opts.precision)}
-        (staging / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    with staged_bundle(opts.output, ".quantize-") as staging:
+        report, embedding_size = convert_and_write(reference, graph, staging, precision=opts.precision,
+                                                   calibration=calibration, windows=windows, targets=targets,
+                                                   data=where)
         write_manifest(staging, name=opts.name or opts.output.name.removesuffix(".bundle"),
                        precision=opts.precision, frontend=facts.frontend, geometry=facts.geometry,
-                       window_frames=facts.window_shape[0], embedding_size=expected["embedding"].shape[1],
+                       window_frames=facts.window_shape[0], embedding_size=embedding_size,
                        labels=labels, input_dtype="int8" if opts.precision in UNROLLED_PRECISIONS else "float32",
                        hop_seconds=opts.hop_seconds, training=_training_record(opts, facts, report))
-        if opts.output.exists():
-            shutil.rmtree(opts.output)
-        staging.rename(opts.output)
     return report
 
 
@@ -278,21 +216,6 @@ def _training_record(opts: QuantizeOptions, facts: RunFacts, report: dict) -> di
             "accuracy": classes.get("accuracy_quantized"), "accuracy_float": classes.get("accuracy_float"),
             "accuracy_data": report["data"] if "accuracy_float" in classes else None,
             "autoencoder": facts.autoencoder}
-
-
-def _edgetpu_report(model: bytes, bundle_dir: Path, precision: str) -> dict:
-    """Static op check; for edgetpu also the compiler's result or the command to run elsewhere."""
-    report = edgetpu.check_ops(model).to_dict()
-    if precision != "edgetpu":
-        return report
-    model_path = bundle_dir / MODEL_FILE
-    compiled = edgetpu.run_compiler(model_path, bundle_dir / "edgetpu")
-    if compiled is None:
-        report["compiler"] = None
-        report["compile_command"] = edgetpu.compile_command(Path(MODEL_FILE), Path("edgetpu"))
-    else:
-        report["compiler"] = compiled
-    return report
 
 
 def format_report(report: dict) -> str:

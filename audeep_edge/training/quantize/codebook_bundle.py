@@ -1,28 +1,23 @@
 """A codebook encoder (+ a linear head) -> a bundle at one precision, with its parity report.
 
-The same conversion (``convert_graph``), parity measure and manifest as ``audeep-edge quantize`` uses for
+The same conversion and parity report (:func:`~audeep_edge.training.quantize.bundle_writer.convert_and_write`,
+with the Edge TPU compiler for edgetpu where it is installed) and manifest as ``audeep-edge quantize`` uses for
 autoencoder runs; what differs is the graph (:func:`audeep_edge.training.codebook.encoder_model`, no recurrence)
 and the bundle's ``normalization`` (``db``: the encoder reads absolute dB frames).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from audeep_edge.bundle import MODEL_FILE, write_manifest
+from audeep_edge.bundle import write_manifest
 from audeep_edge.features.config import FrontendConfig
 from audeep_edge.own_sounds.head import LinearHead
 from audeep_edge.training.codebook import Codebook, encoder_model
-from audeep_edge.training.corpus import FrontendSpec
-from audeep_edge.training.quantize import edgetpu, flatbuffer
-from audeep_edge.training.quantize.bundler import PARITY_FILE, convert_graph, use_tensorflow_backend
-from audeep_edge.training.quantize.parity import TfliteSignature, parity
+from audeep_edge.training.quantize.bundle_writer import convert_and_write, staged_bundle
+from audeep_edge.training.quantize.bundler import use_tensorflow_backend
 
 
 def deployable(codebook: Codebook, head: LinearHead | None, window_frames: int):
@@ -40,7 +35,7 @@ def deployable(codebook: Codebook, head: LinearHead | None, window_frames: int):
     return deployable_model(encoder_model(codebook, window_frames), classifier)
 
 
-def build_bundle(codebook: Codebook, head: LinearHead | None, labels: list[str], *, spec: FrontendSpec,
+def build_bundle(codebook: Codebook, head: LinearHead | None, labels: list[str], *, spec: FrontendConfig,
                  window_frames: int,
                  precision: str, calibration: np.ndarray, check: np.ndarray, check_labels: np.ndarray | None,
                  output: Path, name: str, training: dict, hop_seconds: float = 1.0) -> dict:
@@ -51,36 +46,18 @@ def build_bundle(codebook: Codebook, head: LinearHead | None, labels: list[str],
     """
     use_tensorflow_backend()
     reference = deployable(codebook, head, window_frames)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".codebook-", dir=output.parent) as tmp:
-        work = Path(tmp)
-        started = time.perf_counter()
-        model = convert_graph(reference, precision, calibration, work)
-        seconds = time.perf_counter() - started
-        expected = {k: np.asarray(v) for k, v in reference.predict(check, verbose=0, batch_size=32).items()}
-        converted = TfliteSignature(model).predict(check)
-        targets = None
-        if check_labels is not None and head is not None:
-            targets = np.array([labels.index(str(label)) for label in check_labels])
-        report = {"precision": precision, "model_bytes": len(model), "conversion_seconds": round(seconds, 1),
-                  "data": training.get("accuracy_data"), **parity(expected, converted, targets),
-                  "ops": dict(sorted(flatbuffer.op_counts(model).items())), "edgetpu": edgetpu.check_ops(model).to_dict()}
-        staging = work / "bundle"
-        staging.mkdir()
-        (staging / MODEL_FILE).write_bytes(model)
-        (staging / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    targets = None
+    if check_labels is not None and head is not None:
+        targets = np.array([labels.index(str(label)) for label in check_labels])
+    with staged_bundle(output, ".codebook-") as staging:
+        report, _ = convert_and_write(reference, reference, staging, precision=precision, calibration=calibration,
+                                      windows=check, targets=targets, data=training.get("accuracy_data"))
         classes = report.get("classes", {})
-        frontend = FrontendConfig(window_width=spec.window_width, window_overlap=spec.window_overlap,
-                                  mel_bands=spec.mel_bands, sample_rate=spec.sample_rate,
-                                  pre_emphasis=spec.pre_emphasis, channels=spec.channels)
-        write_manifest(staging, name=name, precision=precision, frontend=frontend,
-                       geometry=frontend.geometry(spec.sample_rate), window_frames=window_frames,
+        write_manifest(staging, name=name, precision=precision, frontend=spec,
+                       geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
                        embedding_size=codebook.embedding_size, labels=labels if head else [],
                        input_dtype="int8" if precision in ("int8", "edgetpu") else "float32",
                        hop_seconds=hop_seconds, normalization="db",
                        training={**training, "accuracy": classes.get("accuracy_quantized"),
                                  "accuracy_float": classes.get("accuracy_float")})
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
     return report

@@ -16,7 +16,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as fb
 
-from audeep_edge.encoder.interpreter import PACKED_WEIGHT_OPS
+from audeep_edge.encoder.model_file import PACKED_WEIGHT_OPS
 
 _FILE_IDENTIFIER = b"TFL3"
 _BUFFER_ALIGNMENT = 16  # the converter's own alignment of constant data; SIMD kernels may rely on it
