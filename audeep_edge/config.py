@@ -158,9 +158,9 @@ class ListenConfig:
     dashboard_host: str = _setting("127.0.0.1", "Dashboard address; anything but loopback needs --dashboard-token.")
     dashboard_port: int = _setting(8080, "Dashboard TCP port (0: a free one).", low=0, high=65535)
     dashboard_token: str | None = _setting(None, "Secret every dashboard request must carry.")
-    dashboard_db: str | None = _setting(None, "History the dashboard records and shows: a file, sqlite:///path or "
-                                        "postgresql://... (default: $XDG_DATA_HOME/audeep-edge/history.sqlite); "
-                                        "'none': live view only.")
+    dashboard_db: str | None = _setting(None, "Also record the history the dashboard shows (30 days) into this "
+                                        "database: a file, sqlite:///path or postgresql://... (default: live view "
+                                        "only).")
     dashboard_url: str | None = _setting(None, "Dashboard address shown as the device's link in Home Assistant "
                                          "(default: the one --dashboard serves).")
     # -- events and clips

@@ -234,6 +234,8 @@ def main() -> None:
     print(f"\nenrolment fit (30 windows x {data.x.shape[1]}, 10 classes, 300-window baseline): "
           f"{time_fit(data.x.shape[1]) * 1e3:.2f} ms median")
     if args.bundle is not None:
+        if args.esc10 is None or not args.esc10.is_dir():
+            sys.exit("error: timing --bundle needs --esc10 DIR, the ESC-10 directory")
         embed_s, fit_s, windows = time_embed_and_fit(args.bundle, args.esc10)
         print(f"30 s of audio through {args.bundle}: embedding {embed_s:.2f} s ({windows} windows) + fit "
               f"{fit_s * 1e3:.2f} ms = {embed_s + fit_s:.2f} s (median of 3)")

@@ -135,12 +135,24 @@ def test_a_connection_that_never_finishes_its_request_is_closed(mosquitto, monke
 
 def test_a_flood_of_connections_gets_503s_and_the_dashboard_serves_again_after_it(mosquitto, monkeypatch):
     monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 4)
+    monkeypatch.setattr(server_module, "MAX_PER_CLIENT", 3)
     with DashboardServer(MqttSettings(url=mosquitto.url), port=0) as server:
-        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]  # each holds a thread
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]  # each holds a thread
         time.sleep(0.2)
-        with socket.create_connection(("127.0.0.1", server.port)) as extra:
+        with socket.create_connection(("127.0.0.1", server.port)) as extra:  # this address's share is used up
             extra.settimeout(10)
             assert extra.recv(1024).startswith(b"HTTP/1.1 503")
+        peer = socket.create_connection(("127.0.0.1", server.port), source_address=("127.0.0.2", 0))
+        with peer:  # another address still gets in
+            peer.sendall(b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            peer.settimeout(10)
+            assert b" 200 " in peer.recv(1024).split(b"\r\n")[0]
+        time.sleep(0.3)  # its slot is free again
+        idle.append(socket.create_connection(("127.0.0.1", server.port), source_address=("127.0.0.3", 0)))
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", server.port), source_address=("127.0.0.4", 0)) as extra:
+            extra.settimeout(10)
+            assert extra.recv(1024).startswith(b"HTTP/1.1 503")  # all 4 slots taken
         for sock in idle:
             sock.close()
 

@@ -61,6 +61,12 @@ def test_svm_evaluate_table_json_and_png(tmp_path, capsys):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_confusion_png_of_an_unknown_image_format_is_one_error_line(tmp_path, capsys):
+    data = representations(tmp_path / "r.nc")
+    one_error(*cli(capsys, "svm", "evaluate", "--input", data, "--cross-validate", "-C", "1", "--confusion-png",
+                   tmp_path / "c.xyz")[::2], "--confusion-png", "c.xyz")
+
+
 def test_svm_predict_writes_sorted_tsv_with_votes_over_chunks(tmp_path, capsys):
     data = representations(tmp_path / "r.nc", chunks=2)
     tsv = tmp_path / "p.tsv"

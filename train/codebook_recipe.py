@@ -38,7 +38,8 @@ HOP_SECONDS = 1.0  # between windows, as the bundles stream
 
 def clip_windows(framing: WindowFraming, path: Path) -> np.ndarray:
     """(W, T, F) dB windows of a clip, as the device computes them (``source_windows``, at the framing's hop): a
-    clip shorter than one window is zero-padded, centred, as ``enroll`` pads it."""
+    clip shorter than a window and a frame (every 5 s ESC clip) is zero-padded to that, centred, as ``enroll``
+    pads it."""
     return np.stack([power_db(w.power) for w in source_windows(framing, path)])
 
 

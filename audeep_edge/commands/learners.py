@@ -84,6 +84,8 @@ def _plot(path: Path, matrix: np.ndarray, names: list[str], title: str) -> None:
         plot_confusion(path, *by_name(matrix, names), title, normalise=True)
     except OSError as exc:
         raise ConfigError(f"--confusion-png {path}: cannot write ({exc.strerror or exc})") from None
+    except ValueError as exc:  # matplotlib: an unknown image format from the file name's suffix
+        raise ConfigError(f"--confusion-png {path}: {exc}") from None
 
 
 # --- evaluate ------------------------------------------------------------------------------------------

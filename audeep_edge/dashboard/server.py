@@ -45,6 +45,7 @@ HEARTBEAT_S = 1.0
 CLIENT_BACKLOG = 50  # deltas queued for one browser before it is dropped as too slow
 REQUEST_TIMEOUT_S = 10.0  # a connection that sends nothing (or blocks a write) this long is closed, token or not
 MAX_CONNECTIONS = 64  # open connections (each a thread: live streams and requests); past it a 503 answers
+MAX_PER_CLIENT = 16  # open connections from one address: one peer cannot take every slot
 TOKEN_COOKIE = "audeep_dashboard_token"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SECURITY_HEADERS = {
@@ -230,21 +231,40 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
-    """One thread per connection, at most ``MAX_CONNECTIONS`` at once: a flood of connections gets a 503 each,
-    not a thread each."""
+    """One thread per connection, at most ``MAX_CONNECTIONS`` at once and ``MAX_PER_CLIENT`` from one address: a
+    flood of connections gets a 503 each, not a thread each, and one peer cannot lock the others out."""
 
     daemon_threads = True
 
     def __init__(self, *args, **kwargs) -> None:
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._per_client: dict[str, int] = {}
+        self._count_lock = threading.Lock()
         self.refused = 0
         super().__init__(*args, **kwargs)
 
+    def _take(self, host: str) -> bool:
+        with self._count_lock:
+            if self._per_client.get(host, 0) >= MAX_PER_CLIENT:
+                return False
+            if not self._slots.acquire(blocking=False):
+                return False
+            self._per_client[host] = self._per_client.get(host, 0) + 1
+            return True
+
+    def _give_back(self, host: str) -> None:
+        with self._count_lock:
+            left = self._per_client.pop(host) - 1
+            if left:
+                self._per_client[host] = left
+            self._slots.release()
+
     def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self._take(client_address[0]):
             self.refused += 1
             if self.refused == 1 or self.refused % 1000 == 0:
-                log.warning("dashboard: %d connections open, %d refused so far (503)", MAX_CONNECTIONS, self.refused)
+                log.warning("dashboard: connection limit reached (%d in all, %d per address); %d refused so far (503)",
+                            MAX_CONNECTIONS, MAX_PER_CLIENT, self.refused)
             try:
                 request.settimeout(1.0)
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n"
@@ -256,14 +276,14 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self._give_back(client_address[0])
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self._give_back(client_address[0])
 
     def handle_error(self, request, client_address) -> None:
         # A browser closing a tab mid-response is routine: log it, never print a traceback.

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONNECT_WAIT_S = 5.0  # how long listen waits for the broker before it starts (buffering if it is away)
+DASHBOARD_KEEP_DAYS = 30  # history --dashboard-db keeps (`audeep-edge record --keep` sets it for a recorder)
 
 
 def _say(text: str) -> None:
@@ -67,11 +68,16 @@ def open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack, *, no
              f"-t '{cfg.mqtt_settings().topic_prefix}/#' -v)")
     if cfg.dashboard:  # before the MQTT sink: its address is the Home Assistant device's link
         from audeep_edge.dashboard import DashboardServer
-        from audeep_edge.recorder.store import default_location
+        from audeep_edge.recorder import Retention
+        from audeep_edge.recorder.ingest import default_client_id
 
-        db = None if cfg.dashboard_db == "none" else cfg.dashboard_db or default_location()
-        server = DashboardServer(cfg.mqtt_settings(url), host=cfg.dashboard_host, port=cfg.dashboard_port,
-                                 token=cfg.dashboard_token, db=db)
+        # the recorder's persistent session gets its own id: never listen's --client-id, nor another recorder's
+        db = cfg.dashboard_db
+        settings = dataclasses.replace(cfg.mqtt_settings(url), client_id=db and default_client_id(
+            db, f"listen-{cfg.device_id}"))
+        server = DashboardServer(settings, host=cfg.dashboard_host, port=cfg.dashboard_port,
+                                 token=cfg.dashboard_token, db=db,
+                                 retention=Retention(max_age_s=DASHBOARD_KEEP_DAYS * 86400.0))
         address = server.start()
         _say(f"dashboard: {address}")
         stack.callback(server.stop)

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # messages per transaction
 QUEUE_MAX = 20_000  # messages parsed but not yet stored; paho's thread waits past it
-QUEUE_MAX_BYTES = 64 * 1024 * 1024  # ... or past this many payload bytes (clips are up to ~1.4 MB each)
+QUEUE_MAX_BYTES = 64 * 1024 * 1024  # ... or past this many payload bytes (a batch being stored adds up to as much)
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 30.0
 BAD_LOG_EVERY = 1000
 
