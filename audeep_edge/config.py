@@ -15,7 +15,7 @@ in front::
 Unknown keys are errors; flags given on the command line override the file. ``audeep-edge config check FILE``
 validates a file without starting anything.
 
-Why one module of ~360 lines: the ~50 settings are the only home of defaults, help texts and bounds, and
+Why one module of ~380 lines: the ~50 settings are the only home of defaults, help texts and bounds, and
 the flag names, the file loader and ``check_value`` are all derived from the same ``fields(ListenConfig)``;
 split apart, each half would have to repeat the other's table.
 """

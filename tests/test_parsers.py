@@ -195,3 +195,17 @@ def test_custom_parser_from_a_file_and_from_a_module(tmp_path, audio, monkeypatc
     with pytest.raises(ConfigError, match="unknown parser"):
         get_parser("esc10", tmp_path)
     shutil.rmtree(tmp_path / "data")
+
+
+def test_labelled_clips_renumber_a_layouts_folds_that_have_no_clips(tmp_path, esc_mini):
+    """ESC-10 without its fold 5 (held out for a demo): four folds, none of them empty."""
+    import numpy as np
+
+    from audeep_edge.dataset.folds import labelled_clips
+
+    for clip in esc_mini.rglob("*.ogg"):
+        if not clip.name.startswith("5-"):
+            (tmp_path / clip.parent.name).mkdir(exist_ok=True)
+            shutil.copy(clip, tmp_path / clip.parent.name / clip.name)
+    data = labelled_clips(tmp_path, max_folds=5)
+    assert data.num_folds == 4 and np.bincount(data.folds).tolist() == [3, 3, 3, 3]

@@ -7,7 +7,7 @@ its ``EventSource`` reconnects to a fresh snapshot, so one slow tab never holds 
 
 Everything the page needs is served from ``static/`` (no CDN), so it works offline.
 
-Why one module of ~360 lines: the HTTP handler, the push thread and the server share the access token,
+Why one module of ~420 lines: the HTTP handler, its connection cap, the push thread and the server share the token,
 the state and the subscriber list; the state itself is in ``mqtt_state``/``device_state``, history
 queries in ``history``.
 """

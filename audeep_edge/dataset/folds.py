@@ -60,4 +60,11 @@ def labelled_clips(data: Path, max_folds: int) -> LabelledClips:
     if num_folds < 2 or any(i.cv_folds.count(1) != 1 for i in instances):
         instances, num_folds = with_recording_folds(instances, max_folds)
     folds = np.asarray([i.cv_folds.index(1) if num_folds else 0 for i in instances])
+    present = np.unique(folds)
+    if len(present) < num_folds:  # a layout's fold with no clips here (ESC-10 without fold 5): not a fold
+        if len(present) < 2:
+            instances, num_folds = with_recording_folds(instances, max_folds)
+            folds = np.asarray([i.cv_folds.index(1) for i in instances])
+        else:
+            folds, num_folds = np.searchsorted(present, folds), len(present)
     return LabelledClips([i.path for i in instances], labels, names, folds, num_folds, parser.name)

@@ -1,0 +1,92 @@
+"""Recipe of `general-trae-dynamic.bundle`: auDeep's t-RAE (the `esc10-dynamic` architecture and front end)
+trained without labels on the ~7.8 h corpus of the codebook recipe, then an ESC-10 head on folds 1-4.
+
+Steps (times on the 2-core x86 CPU of docs/generalisation.md):
+
+    # 0. the corpus: step 1 of train/codebook_recipe.py (~3 min)
+    # 1. the autoencoder, 12,000 random corpus windows x 4 epochs (~4 min per epoch on JAX, resumable)
+    KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae
+    # 2. the encoder bundle (TensorFlow's converter; ~1 min)
+    python train/corpus_trae_recipe.py bundle --out runs/trae
+    # 3. the head on ESC-10 folds 1-4 (fold 5 is the demo audio), ~1.5 min
+    audeep-edge train ESC-10-FOLDS-1-4 --bundle runs/trae/corpus-trae-dynamic.bundle \\
+        --output audeep_edge/assets/general-trae-dynamic.bundle --data-name "ESC-10 folds 1-4" --data-license "CC BY 3.0"
+
+Neither ESC-10 nor the spoken digits of the transfer benchmark are in the corpus: the encoder never hears them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from audeep_edge.bundle import load_bundle
+from audeep_edge.features.normalize import window_features
+from audeep_edge.own_sounds.encoder import quantize_encoder, train_autoencoder_run
+from audeep_edge.pipeline.assemble import ASSETS, AUTOENCODER_BUNDLE
+from audeep_edge.training.corpus import Corpus
+
+log = logging.getLogger("corpus_trae_recipe")
+WINDOWS_FILE = "corpus-windows.npy"
+WINDOW_SEED = 7  # which corpus windows are drawn
+MIN_RANGE_DB = 20.0  # windows with less dynamic range than this are silence or hum: left out
+CORPUS_LICENSE = "CC BY-SA 3.0"
+
+
+def corpus_windows(corpus: Corpus, count: int, seed: int = WINDOW_SEED) -> np.ndarray:
+    """(count, T, F) random corpus windows as the t-RAE reads them: auDeep's per-window dB, clipped at the
+    bundle's ``clip_below``, scaled to [-1, 1] (``window_features``)."""
+    base = load_bundle(ASSETS / AUTOENCODER_BUNDLE)
+    rng = np.random.default_rng(seed)
+    raw = next(corpus.batches(int(count * 1.25), base.window_frames, rng)).astype(np.float32)
+    raw = raw[raw.max(axis=(1, 2)) - raw.min(axis=(1, 2)) > MIN_RANGE_DB][:count]
+    clip = base.frontend.clip_below
+    return np.stack([window_features(10.0 ** (w / 10.0), clip) for w in raw])
+
+
+def cmd_encoder(args: argparse.Namespace) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = args.out / WINDOWS_FILE
+    if cache.is_file():
+        windows = np.load(cache)
+    else:
+        windows = corpus_windows(Corpus(args.corpus), args.windows)
+        np.save(cache, windows)
+    names = [f"corpus-{i}" for i in range(len(windows))]
+    train_autoencoder_run(load_bundle(ASSETS / AUTOENCODER_BUNDLE), windows, names, args.out / "run",
+                          epochs=args.epochs, seed=args.seed)
+
+
+def cmd_bundle(args: argparse.Namespace) -> None:
+    report = quantize_encoder(args.out / "run", args.out / "corpus-trae-dynamic.bundle", "dynamic", hop_seconds=1.0,
+                              data_name=args.data_name, data_license=CORPUS_LICENSE)
+    log.info("encoder bundle: %d bytes, cosine to Keras %.5f", report["model_bytes"],
+             report["embedding"]["cosine_mean"])
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("encoder", help="train the t-RAE on corpus windows (resumes)")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--windows", type=int, default=12_000)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=1, help="training seed")
+    p.set_defaults(run=cmd_encoder)
+    p = sub.add_parser("bundle", help="the trained encoder as a dynamic-range bundle (no head)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data-name", default="7.76 h Debian corpus (unlabelled)")
+    p.set_defaults(run=cmd_bundle)
+    args = parser.parse_args()
+    if args.step == "encoder" and not args.corpus.is_dir():
+        parser.error(f"--corpus {args.corpus}: not a corpus directory (train/codebook_recipe.py corpus)")
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
