@@ -150,6 +150,7 @@ def test_an_existing_run_is_not_overwritten_and_continues_from_its_last_checkpoi
     assert [e.epoch for e in report.epochs] == [4]
     assert report.epochs[0].loss < 1.1 * toy_run[1].epochs[-1].loss
     assert [e for e, _ in runs.list_checkpoints(run_dir)] == [3, 4]
+    assert runs.read_run_config(run_dir)["training"]["num_epochs"] == 4  # the run's record says how long it trained
     with h5py.File(runs.checkpoint_path(run_dir, 4)) as h5:      # Adam's step counter went on from epoch 3
         assert int(np.asarray(h5["optimizer/vars/0"])) == 4 * 4  # 4 epochs x ceil(32 / 8) steps
     assert runs.load_encoder(run_dir).outputs[0].shape[-1] == 16

@@ -4,7 +4,7 @@ trained without labels on the ~7.8 h corpus of the codebook recipe, then an ESC-
 Steps (times on the 2-core x86 CPU of docs/generalisation.md):
 
     # 0. the corpus: step 1 of train/codebook_recipe.py (~3 min)
-    # 1. the autoencoder, 12,000 random corpus windows x 4 epochs (~4 min per epoch on JAX, resumable)
+    # 1. the autoencoder, 12,000 random corpus windows x 8 epochs (~4-6 min per epoch on JAX, resumable)
     KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae
     # 2. the encoder bundle (TensorFlow's converter; ~1 min)
     python train/corpus_trae_recipe.py bundle --out runs/trae
@@ -75,7 +75,7 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--windows", type=int, default=12_000)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=1, help="training seed")
     p.set_defaults(run=cmd_encoder)
     p = sub.add_parser("bundle", help="the trained encoder as a dynamic-range bundle (no head)")

@@ -187,7 +187,12 @@ def _prepare_run(run_dir: Path, config: AutoencoderConfig, input_shape: tuple[in
     log.info("continuing %s; its stored architecture is used and architecture options are ignored", run_dir)
     (run_dir / runs.WEIGHTS_FILE).unlink(missing_ok=True)   # stale until this continuation finishes
     checkpoints = runs.list_checkpoints(run_dir)
-    return runs.model_config(content), checkpoints[-1][0] if checkpoints else 0
+    model_config = runs.model_config(content)
+    training = content.get("training") or {}
+    if options.num_epochs > training.get("num_epochs", 0):  # continued past its planned length: say so
+        runs.write_run_config(run_dir, model_config, input_shape, frontend=content.get("frontend"),
+                              training={**training, "num_epochs": options.num_epochs})
+    return model_config, checkpoints[-1][0] if checkpoints else 0
 
 
 def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: str | Path,
