@@ -14,6 +14,7 @@ queries in ``history``.
 
 from __future__ import annotations
 
+import collections
 import hmac
 import http.server
 import ipaddress
@@ -237,27 +238,23 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, *args, **kwargs) -> None:
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self._per_client: dict[str, int] = {}
+        self._per_client: collections.Counter[str] = collections.Counter()  # open connections per address
         self._count_lock = threading.Lock()
         self.refused = 0
         super().__init__(*args, **kwargs)
 
     def _take(self, host: str) -> bool:
         with self._count_lock:
-            if self._per_client.get(host, 0) >= MAX_PER_CLIENT:
+            if self._per_client[host] >= MAX_PER_CLIENT or self._per_client.total() >= MAX_CONNECTIONS:
                 return False
-            if not self._slots.acquire(blocking=False):
-                return False
-            self._per_client[host] = self._per_client.get(host, 0) + 1
+            self._per_client[host] += 1
             return True
 
     def _give_back(self, host: str) -> None:
         with self._count_lock:
-            left = self._per_client.pop(host) - 1
-            if left:
-                self._per_client[host] = left
-            self._slots.release()
+            self._per_client[host] -= 1
+            if not self._per_client[host]:
+                del self._per_client[host]
 
     def process_request(self, request, client_address) -> None:
         if not self._take(client_address[0]):

@@ -25,6 +25,7 @@ import numpy as np
 import soundfile
 
 from audeep_edge.errors import ConfigError
+from audeep_edge.head.novelty import NoveltyConfig
 from audeep_edge.sinks.payload import SCHEMA_VERSION, to_json
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class ClipSettings:
     format: str = "ogg"
     pre_roll: float = 2.0
     post_roll: float = 2.0
-    lead: float = 3.0
+    lead: float = NoveltyConfig.min_duration
     max_bytes: int = 100_000_000
     max_age_s: float = 7 * 86400.0
 

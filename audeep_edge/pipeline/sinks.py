@@ -73,8 +73,8 @@ def open_sinks(cfg: ListenConfig, info: dict, stack: contextlib.ExitStack, *, no
 
         # the recorder's persistent session gets its own id: never listen's --client-id, nor another recorder's
         db = cfg.dashboard_db
-        settings = dataclasses.replace(cfg.mqtt_settings(url), client_id=db and default_client_id(
-            db, f"listen-{cfg.device_id}"))
+        client_id = default_client_id(db, f"listen-{cfg.device_id}") if db else None
+        settings = dataclasses.replace(cfg.mqtt_settings(url), client_id=client_id)
         server = DashboardServer(settings, host=cfg.dashboard_host, port=cfg.dashboard_port,
                                  token=cfg.dashboard_token, db=db,
                                  retention=Retention(max_age_s=DASHBOARD_KEEP_DAYS * 86400.0))
