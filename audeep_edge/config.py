@@ -103,7 +103,7 @@ class ListenConfig:
                                  low=1, high=100_000)
     # -- model
     bundle: Path | None = _setting(None, "Model bundle directory, or the name of a bundled model "
-                                   "(default: the bundled general-dynamic).", path=True)
+                                   "(default: the bundled general-fused-dynamic).", path=True)
     precision: str | None = _setting(None, "Refuse a bundle of another precision.", choices=PRECISIONS)
     threads: int = _setting(1, "Interpreter threads.", low=1, high=64)
     delegate: str = _setting("auto", "auto (xnnpack for WHILE-loop models, none for unrolled int8 ones, where "

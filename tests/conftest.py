@@ -154,6 +154,16 @@ def cli(capsys, *args) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def tiny_spectrograms(path: Path) -> Path:
+    """The committed ESC clips as auDeep spectrograms of 20 frames x 16 mel bands (6 chunks of 0.8 s per clip,
+    clipped at -60 dB) in ``path``: small enough to convert a t-RAE on them in seconds."""
+    code, _, err = cli(None, "preprocess", "--basedir", DATA / "esc_mini", "--parser", "esc", "--output", path,
+                       "--mel-spectrum", 16, "--window-width", 0.08, "--window-overlap", 0.04, "--clip-below", -60,
+                       "--fixed-length", 5, "--chunk-length", 0.8, "--chunk-count", 6)
+    assert code == 0, err
+    return path
+
+
 def untrained_run(run_dir: Path, spectrograms: Path, *, num_layers: int, seed: int) -> Path:
     """A t-RAE run directory (``num_layers`` x 8 GRU, bidirectional decoder) on ``spectrograms``, with random
     weights: export and streaming are deterministic, so checking them needs no training."""

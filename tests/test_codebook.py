@@ -1,5 +1,5 @@
-"""The codebook encoder: a corpus on disk, a codebook learned from it, the same embedding from numpy, Keras and
-the bundled default model on the device path, and a default that hears how loud a sound is."""
+"""The codebook encoder: a corpus on disk, a codebook learned from it, the same embedding from numpy and Keras,
+and a default model whose codebook part hears how loud a sound is."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from stream_testing import cosine
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.pipeline.embed import embed_audio
@@ -69,14 +70,17 @@ def test_db_normalization_keeps_the_level() -> None:
     assert power_db(np.zeros((2, 2))).min() == FLOOR_DB
 
 
-def test_default_bundle_is_the_level_aware_codebook_encoder(tmp_path: Path) -> None:
+def test_default_bundle_hears_the_level_in_its_codebook_part_only(tmp_path: Path) -> None:
+    """The default fuses the codebook (level-aware, dims :1280) and a t-RAE (auDeep's 0 dB scaling, dims 1280:)."""
     bundle = find_bundle(None)
-    assert bundle.name == "general-dynamic" and bundle.normalization == "db" and bundle.embedding_size == 1280
+    assert bundle.name == "general-fused-dynamic" and bundle.normalization == "db" and bundle.embedding_size == 2304
     samples, fs = soundfile.read(CLIPS[0])
     loud, quiet = tmp_path / "loud.wav", tmp_path / "quiet.wav"
     soundfile.write(loud, samples, fs)
     soundfile.write(quiet, samples * 0.05, fs)  # -26 dB
     default = embed_audio(bundle, files=[loud, quiet]).embeddings
     esc10 = embed_audio(load_bundle(Path(bundle.path).parent / "esc10-dynamic.bundle"), files=[loud, quiet]).embeddings
-    assert np.abs(default[0] - default[1]).max() > 1.0  # standardised units: the level moved it
+    assert np.abs(default[0, :1280] - default[1, :1280]).max() > 1.0  # standardised units: the level moved it
+    assert cosine(default[0, :1280], default[1, :1280]) < 0.8
+    assert cosine(default[0, 1280:], default[1, 1280:]) > 0.99  # the t-RAE part: the same sound
     assert np.abs(esc10[0] - esc10[1]).max() < 0.1  # auDeep scales each window to 0 dB

@@ -73,8 +73,8 @@ def test_install_into_a_prefix_gives_a_working_cli_config_and_bundle(installed):
     config = (prefix / "etc" / "audeep-edge" / "config.toml").read_text()
     assert f'bundle = "{state}/model.bundle"' in config and f'queue-dir = "{state}/spool"' in config
     # the profile's precision = "dynamic" is the package's default model's
-    assert "installed the bundled model general-dynamic.bundle" in first.stdout
-    assert "config.toml: ok (source mic, bundle general-dynamic dynamic" in first.stdout
+    assert "installed the bundled model general-fused-dynamic.bundle" in first.stdout
+    assert "config.toml: ok (source mic, bundle general-fused-dynamic dynamic" in first.stdout
     assert "no systemd unit" in first.stdout and "audeep-edge.service" not in first.stdout
 
 

@@ -118,8 +118,7 @@ def test_loading_refuses_examples_from_another_model(tmp_path, sounds):
     assert Enrollment.load(tmp_path / "elsewhere", "sha", D).names == []
 
 
-def test_bad_examples_and_names_are_rejected(sounds):
-    draw = sounds
+def test_bad_examples_and_names_are_rejected():
     enrollment = Enrollment("unused", "sha", D)
     with pytest.raises(DataError, match="no embeddings"):
         enrollment.add("kettle", np.zeros((0, D)))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, untrained_run
+from conftest import cli, tiny_spectrograms, untrained_run
 from stream_testing import cosine
 
 from audeep_edge.bundle import load_bundle
@@ -34,11 +34,7 @@ def tiny(tmp_path_factory):
     from audeep_edge.training.heads import save_head
 
     root = tmp_path_factory.mktemp("quantize")
-    nc = root / "mini.nc"
-    code, _, err = cli(None, "preprocess", "--basedir", ESC_MINI, "--parser", "esc", "--output", nc,
-                       "--mel-spectrum", F, "--window-width", 0.08, "--window-overlap", 0.04, "--clip-below", -60,
-                       "--fixed-length", 5, "--chunk-length", 0.8, "--chunk-count", 6)
-    assert code == 0, err
+    nc = tiny_spectrograms(root / "mini.nc")
     ds = load_dataset(nc)
     assert ds.features.shape[1:] == (T, F)
     untrained_run(root / "run", nc, num_layers=1, seed=3)

@@ -1,5 +1,6 @@
-"""Recipe of the default `general` bundles: a codebook encoder learned without labels from ~7.8 h of
-permissively licensed audio, a linear head on ESC-10, converted to dynamic / int8 / float32.
+"""Recipe of the `general` bundles: a codebook encoder learned without labels from ~7.8 h of permissively
+licensed audio, a linear head on ESC-10, converted to dynamic / int8 / float32; and of the default
+`general-fused-dynamic`: the same codebook with the corpus t-RAE (train/corpus_trae_recipe.py) beside it.
 
 Steps (times on the 2-core x86 CPU of docs/generalisation.md):
 
@@ -11,6 +12,9 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
     # 3. head on a labelled ESC-layout set (folds 1-4; fold 5 measures it) and the bundles (~1 min each)
     python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
         --labelled ESC-10 --out audeep_edge/assets --name general --precision dynamic int8 float32
+    # 3'. the default: the same with the corpus t-RAE of train/corpus_trae_recipe.py (16 epochs) beside it (~3 min)
+    python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
+        --trae-run runs/trae/run --labelled ESC-10 --out audeep_edge/assets --name general-fused --precision dynamic
 
 Neither the evaluation sets of the transfer benchmark (ESC-10, spoken digits) nor any labelled data is in the
 corpus: the encoder never hears them.
@@ -76,16 +80,34 @@ def cmd_codebook(args: argparse.Namespace) -> None:
     args.out.with_suffix(".json").write_text(json.dumps(settings.__dict__, indent=1))
 
 
+def fused_encoder(codebook: Codebook, run_dir: Path, corpus: Corpus, stat_windows: int):
+    """The codebook with the t-RAE of ``run_dir`` beside it, its t-RAE part standardised on corpus windows."""
+    from audeep_edge.training.fused import FusedEncoder
+    from audeep_edge.training.runs import read_run_config
+
+    frontend = read_run_config(run_dir)["frontend"]
+    fields = ("sample_rate", "window_width", "window_overlap", "mel_bands", "pre_emphasis", "channels")
+    if any(frontend[name] != getattr(corpus.frontend, name) for name in fields):
+        sys.exit(f"error: --trae-run {run_dir}: its front end differs from the corpus's; train it on this corpus")
+    encoder = FusedEncoder(codebook, run_dir, clip_below=frontend["clip_below"])
+    encoder.standardise(next(corpus.batches(stat_windows, encoder.autoencoder.spectrogram_shape[0],
+                                            np.random.default_rng(11))))
+    return encoder
+
+
 def cmd_bundle(args: argparse.Namespace) -> None:
-    from audeep_edge.training.quantize.bundler import format_report
+    from audeep_edge.training.quantize.bundler import format_report, use_tensorflow_backend
     from audeep_edge.own_sounds.head import fit_head
     from audeep_edge.training.quantize.codebook_bundle import build_bundle
+    from audeep_edge.training.runs import read_run_config
 
+    use_tensorflow_backend()
     codebook = Codebook.load(args.codebook)
     corpus = Corpus(args.corpus)
     spec = corpus.frontend
+    encoder = codebook if args.trae_run is None else fused_encoder(codebook, args.trae_run, corpus, 1000)
     windows, labels, folds = labelled_windows(args.labelled, spec, args.window_frames)
-    x = codebook.embed(windows)
+    x = encoder.embed(windows)
     names = sorted(set(labels))
     y = np.array([names.index(label) for label in labels])
     scores = []
@@ -101,10 +123,13 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     for precision in args.precision:
         training = {"dataset": f"encoder: {corpus.hours:.2f} h unlabelled ("
                                + "; ".join(sources) + f"); head: {args.labelled.name} folds != {args.eval_fold}",
-                    "license": args.license, "encoder": "codebook", "run": args.codebook.name,
+                    "license": args.license,
+                    "encoder": "codebook" if args.trae_run is None else "codebook + t-RAE (auDeep) side by side",
+                    "run": args.codebook.name if args.trae_run is None else
+                    f"{args.codebook.name} + t-RAE of {read_run_config(args.trae_run)['training']['num_epochs']} epochs",
                     "head": f"linear (softmax regression, C={args.c:g})",
                     "accuracy_data": f"{args.labelled.name} fold {args.eval_fold} ({int(check.sum())} windows)"}
-        report = build_bundle(codebook, head, names, spec=spec, window_frames=args.window_frames, precision=precision,
+        report = build_bundle(encoder, head, names, spec=spec, window_frames=args.window_frames, precision=precision,
                               calibration=calibration, check=windows[check], check_labels=labels[check],
                               output=args.out / f"{args.name}-{precision}.bundle", name=f"{args.name}-{precision}",
                               training=training)
@@ -132,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--codebook", type=Path, required=True)
     p.add_argument("--corpus", type=Path, required=True, help="the codebook's corpus (front end, int8 calibration)")
     p.add_argument("--labelled", type=Path, required=True, help="labelled data set with folds (ESC layout)")
+    p.add_argument("--trae-run", type=Path, help="a t-RAE run trained on the corpus, fused beside the codebook")
     p.add_argument("--license", default="CC BY-SA 3.0 (encoder corpus); CC BY 3.0 (ESC-10 head)")
     p.add_argument("--eval-fold", type=int, default=5)
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the softmax regression")

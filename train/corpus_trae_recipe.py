@@ -6,6 +6,10 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
     # 0. the corpus: step 1 of train/codebook_recipe.py (~3 min)
     # 1. the autoencoder, 12,000 random corpus windows x 8 epochs (~4-6 min per epoch on JAX, resumable)
     KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae
+    #    the default bundle (general-fused-dynamic) uses this run resumed to 16 epochs (8 more: ~35-60 min), then
+    #    step 3' of train/codebook_recipe.py; general-trae-dynamic is the run at 8 epochs (steps 2 and 3 below)
+    KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae \\
+        --epochs 16
     # 2. the encoder bundle (TensorFlow's converter; ~1 min)
     python train/corpus_trae_recipe.py bundle --out runs/trae
     # 3. the head on ESC-10 folds 1-4 (fold 5 is the demo audio), ~1.5 min

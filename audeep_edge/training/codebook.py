@@ -81,6 +81,10 @@ class Codebook:
             rows.append(np.concatenate([act.mean(0), act.max(0), window.mean(0), window.std(0)]))
         return np.asarray(rows, dtype=np.float32)
 
+    def model(self, window_frames: int, *, inference: bool = False):
+        """The Keras encoder (:func:`encoder_model`: no recurrence, so the parity reference is also the graph converted)."""
+        return encoder_model(self, window_frames)
+
     def embed(self, windows: np.ndarray) -> np.ndarray:
         """(N, T, F) dB windows -> (N, 2K + 2F) standardised embeddings (the numpy reference of the model)."""
         return (self.raw_features(windows) - self.centre) / self.scale

@@ -1,28 +1,39 @@
-"""A codebook encoder (+ a linear head) -> a bundle at one precision, with its parity report.
+"""A level-aware encoder (the codebook, or the codebook fused with a t-RAE) + a linear head -> a bundle at one
+precision, with its parity report.
 
 The same conversion and parity report (:func:`~audeep_edge.training.quantize.bundle_writer.convert_and_write`,
 with the Edge TPU compiler for edgetpu where it is installed) and manifest as ``audeep-edge quantize`` uses for
-autoencoder runs; what differs is the graph (:func:`audeep_edge.training.codebook.encoder_model`, no recurrence)
-and the bundle's ``normalization`` (``db``: the encoder reads absolute dB frames).
+autoencoder runs; what differs is the graph (the encoder's ``model``) and the bundle's ``normalization`` (``db``:
+the encoder reads absolute dB frames).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from audeep_edge.bundle import write_manifest
 from audeep_edge.features.config import FrontendConfig
 from audeep_edge.own_sounds.head import LinearHead
-from audeep_edge.training.codebook import Codebook, encoder_model
 from audeep_edge.training.quantize.bundle_writer import convert_and_write, staged_bundle
 from audeep_edge.training.quantize.bundler import use_tensorflow_backend
 
 
-def deployable(codebook: Codebook, head: LinearHead | None, window_frames: int):
+class DbEncoder(Protocol):
+    """An encoder of absolute-dB windows: :class:`~audeep_edge.training.codebook.Codebook` or
+    :class:`~audeep_edge.training.fused.FusedEncoder`."""
+
+    @property
+    def embedding_size(self) -> int: ...
+
+    def model(self, window_frames: int, *, inference: bool = False): ...
+
+
+def deployable(encoder: DbEncoder, head: LinearHead | None, window_frames: int, *, inference: bool = False):
     """Keras graph ``spectrogram (1, T, F)`` -> ``{"embedding", "probabilities"}`` for the converter (the head:
-    ``train``'s linear head, fitted on this encoder's embeddings)."""
+    ``train``'s linear head, fitted on this encoder's embeddings); ``inference``: the graph to convert."""
     import keras
 
     from audeep_edge.training.quantize.graph import deployable_model
@@ -30,12 +41,12 @@ def deployable(codebook: Codebook, head: LinearHead | None, window_frames: int):
     classifier = None
     if head is not None:
         dense = keras.layers.Dense(len(head.bias), activation="softmax", name="head")
-        classifier = keras.Sequential([keras.Input((codebook.embedding_size,)), dense])
+        classifier = keras.Sequential([keras.Input((encoder.embedding_size,)), dense])
         dense.set_weights([head.weights.T, head.bias])
-    return deployable_model(encoder_model(codebook, window_frames), classifier)
+    return deployable_model(encoder.model(window_frames, inference=inference), classifier)
 
 
-def build_bundle(codebook: Codebook, head: LinearHead | None, labels: list[str], *, spec: FrontendConfig,
+def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str], *, spec: FrontendConfig,
                  window_frames: int,
                  precision: str, calibration: np.ndarray, check: np.ndarray, check_labels: np.ndarray | None,
                  output: Path, name: str, training: dict, hop_seconds: float = 1.0) -> dict:
@@ -45,17 +56,18 @@ def build_bundle(codebook: Codebook, head: LinearHead | None, labels: list[str],
     ``calibration`` (M, T, F) dB windows set the int8 ranges (unlabelled audio: the training corpus).
     """
     use_tensorflow_backend()
-    reference = deployable(codebook, head, window_frames)
+    reference = deployable(encoder, head, window_frames)
+    graph = deployable(encoder, head, window_frames, inference=True)
     targets = None
     if check_labels is not None and head is not None:
         targets = np.array([labels.index(str(label)) for label in check_labels])
     with staged_bundle(output, ".codebook-") as staging:
-        report, _ = convert_and_write(reference, reference, staging, precision=precision, calibration=calibration,
+        report, _ = convert_and_write(reference, graph, staging, precision=precision, calibration=calibration,
                                       windows=check, targets=targets, data=training.get("accuracy_data"))
         classes = report.get("classes", {})
         write_manifest(staging, name=name, precision=precision, frontend=spec,
                        geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
-                       embedding_size=codebook.embedding_size, labels=labels if head else [],
+                       embedding_size=encoder.embedding_size, labels=labels if head else [],
                        input_dtype="int8" if precision in ("int8", "edgetpu") else "float32",
                        hop_seconds=hop_seconds, normalization="db",
                        training={**training, "accuracy": classes.get("accuracy_quantized"),

@@ -1,0 +1,87 @@
+"""The fused encoder (codebook + t-RAE in one graph): each part computes what it computes alone, and the bundle
+built from it streams on LiteRT from absolute-dB windows close to Keras.
+
+A tiny real t-RAE run (1 x 8 GRU, windows of 20 frames x 16 mel bands) and a small random codebook keep the
+conversion to seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import tiny_spectrograms, untrained_run
+from stream_testing import cosine
+
+from audeep_edge.bundle import load_bundle
+from audeep_edge.encoder import Encoder
+from audeep_edge.features import FLOOR_DB, FrontendConfig
+from audeep_edge.features.normalize import window_features
+from audeep_edge.training.codebook import Codebook
+
+pytest.importorskip("tensorflow")
+T, F, K, P = 20, 16, 6, 2
+
+
+@pytest.fixture(scope="module")
+def fused(tmp_path_factory):
+    """A FusedEncoder of a random codebook and an untrained tiny t-RAE run, and (N, T, F) absolute-dB windows."""
+    from audeep_edge.training.fused import SILENCE_MARGIN_DB, FusedEncoder
+    from audeep_edge.training.quantize.bundler import use_tensorflow_backend
+
+    use_tensorflow_backend()
+    root = tmp_path_factory.mktemp("fused")
+    untrained_run(root / "run", tiny_spectrograms(root / "mini.nc"), num_layers=1, seed=3)
+    rng = np.random.default_rng(0)
+    codebook = Codebook(kernel=rng.normal(size=(P, F, K)).astype(np.float32) / 10,
+                        bias=np.zeros(K, np.float32), centre=np.zeros(2 * K + 2 * F, np.float32),
+                        scale=np.full(2 * K + 2 * F, 10.0, np.float32), floor_db=-120.0)
+    # loud and quiet windows, with structure over time and bands
+    level = rng.uniform(-110, -30, (24, 1, 1))  # below -90 dB the front end's floor is within 60 dB of the peak
+    windows = (level - 75 * rng.random((24, T, F)) ** 2).astype(np.float32)
+    windows[windows <= FLOOR_DB + SILENCE_MARGIN_DB] = FLOOR_DB
+    windows[::2, :, F // 2:] = FLOOR_DB  # no power in the upper bands (8 kHz audio), as the front end floors it
+    windows[1::4, T // 2:] = FLOOR_DB  # zero padding after the sound
+    encoder = FusedEncoder(codebook, root / "run", clip_below=-60)
+    return encoder, windows
+
+
+def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused):
+    from audeep_edge.training.autoencoders import encoder_model
+
+    encoder, windows = fused
+    encoder.centre = encoder.scale = None
+    embedding = encoder.embed(windows)
+    assert embedding.shape == (len(windows), encoder.embedding_size) == (len(windows), 2 * K + 2 * F + 16)
+    np.testing.assert_allclose(embedding[:, :2 * K + 2 * F], encoder.codebook.embed(windows), atol=1e-4)
+    # the t-RAE sees each window as auDeep scales its power: relative to its maximum, clipped at -60 dB, in
+    # [-1, 1]; bins without power (at the front end's floor) at -60 dB, however quiet the window is
+    power = np.where(windows <= FLOOR_DB, 1e-30, 10.0 ** (windows / 10.0))  # real audio's eps: far below the floor
+    scaled = np.stack([window_features(p, -60) for p in power])
+    alone = np.asarray(encoder_model(encoder.autoencoder).predict(scaled, verbose=0)["embedding"])
+    np.testing.assert_allclose(embedding[:, 2 * K + 2 * F:], alone, atol=1e-5)
+    # 20 dB louder: the codebook's level statistics move, the t-RAE part does not
+    louder = encoder.embed(np.where(windows <= FLOOR_DB, FLOOR_DB, windows + 20.0))
+    assert np.abs(louder[:, :2 * K + 2 * F] - embedding[:, :2 * K + 2 * F]).max() > 0.5
+    np.testing.assert_allclose(louder[:, 2 * K + 2 * F:], embedding[:, 2 * K + 2 * F:], atol=1e-5)
+    encoder.standardise(windows)
+    recurrent = encoder.embed(windows)[:, 2 * K + 2 * F:]
+    np.testing.assert_allclose(recurrent.mean(0), 0.0, atol=1e-4)
+
+
+def test_a_fused_bundle_reads_db_windows_and_runs_on_litert_close_to_keras(fused, tmp_path):
+    from audeep_edge.training.quantize.codebook_bundle import build_bundle
+
+    encoder, windows = fused
+    encoder.standardise(windows)
+    spec = FrontendConfig(mel_bands=F, window_width=0.08, window_overlap=0.04, sample_rate=44100)
+    out = tmp_path / "fused-dynamic.bundle"
+    report = build_bundle(encoder, None, [], spec=spec, window_frames=T, precision="dynamic", calibration=windows,
+                          check=windows[:8], check_labels=None, output=out, name="fused-dynamic",
+                          training={"accuracy_data": "synthetic windows"})
+    assert report["embedding"]["cosine_mean"] >= 0.99
+    bundle = load_bundle(out)
+    assert bundle.normalization == "db" and bundle.embedding_size == encoder.embedding_size
+    runtime = Encoder(bundle.model_path)
+    expected = encoder.embed(windows[8:12])
+    for window, want in zip(windows[8:12], expected):
+        assert cosine(runtime(window).embedding, want) >= 0.99
