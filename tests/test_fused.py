@@ -41,6 +41,7 @@ def fused(tmp_path_factory):
     windows[windows <= FLOOR_DB + SILENCE_MARGIN_DB] = FLOOR_DB
     windows[::2, :, F // 2:] = FLOOR_DB  # no power in the upper bands (8 kHz audio), as the front end floors it
     windows[1::4, T // 2:] = FLOOR_DB  # zero padding after the sound
+    windows[0] = FLOOR_DB  # digital silence
     encoder = FusedEncoder(codebook, root / "run", clip_below=-60)
     return encoder, windows
 
@@ -68,15 +69,16 @@ def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused
     np.testing.assert_allclose(recurrent.mean(0), 0.0, atol=1e-4)
 
 
-def test_a_fused_bundle_reads_db_windows_and_runs_on_litert_close_to_keras(fused, tmp_path):
+@pytest.mark.parametrize("precision", ["dynamic", "int8"])
+def test_a_fused_bundle_reads_db_windows_and_runs_on_litert_close_to_keras(fused, tmp_path, precision):
     from audeep_edge.training.quantize.codebook_bundle import build_bundle
 
     encoder, windows = fused
     encoder.standardise(windows)
     spec = FrontendConfig(mel_bands=F, window_width=0.08, window_overlap=0.04, sample_rate=44100)
-    out = tmp_path / "fused-dynamic.bundle"
-    report = build_bundle(encoder, None, [], spec=spec, window_frames=T, precision="dynamic", calibration=windows,
-                          check=windows[:8], check_labels=None, output=out, name="fused-dynamic",
+    out = tmp_path / f"fused-{precision}.bundle"
+    report = build_bundle(encoder, None, [], spec=spec, window_frames=T, precision=precision, calibration=windows,
+                          check=windows[:8], check_labels=None, output=out, name=f"fused-{precision}",
                           training={"accuracy_data": "synthetic windows"})
     assert report["embedding"]["cosine_mean"] >= 0.99
     bundle = load_bundle(out)

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 # The codebook encoder and auDeep's t-RAE, both learned from 7.8 h of unlabelled audio, side by side in one graph
-# (docs/generalisation.md): on sounds they never heard, ESC-10 88.1 % linear / 75.4 % 5-shot and spoken digits
-# 56.5 % / 30.6 %, where the codebook alone (general-*.bundle) scores 86.5 / 71.0 and 43.8 / 26.9 %.
+# (docs/generalisation.md): on sounds they never heard, ESC-10 88.2 % linear / 75.7 % 5-shot and spoken digits
+# 56.1 % / 32.5 %, where the codebook alone (general-*.bundle) scores 86.5 / 71.0 and 43.8 / 26.9 %.
 # Dynamic-range int8 weights, 2.1 MB.
 DEFAULT_BUNDLE = "general-fused-dynamic.bundle"
 # The bundled auDeep t-RAE: what `train --unlabelled` trains a new autoencoder like when no --bundle is given.

@@ -18,8 +18,8 @@ from audeep_edge.features.normalize import FLOOR_DB
 from audeep_edge.training.codebook import Codebook
 from audeep_edge.training.codebook import encoder_model as codebook_model
 
-#: Range at or below which a window counts as constant (min-max scaling gives ``x - min``, as ``minmax_scale``).
-FLAT_RANGE_DB = 1e-4
+#: Range (dB) under which a window counts as flat: it maps to about 0, as ``minmax_scale`` maps a constant window.
+FLAT_RANGE_DB = 1.0
 #: dB values within this of the front end's floor are silence (no power), not a level.
 SILENCE_MARGIN_DB = 1.0
 
@@ -32,16 +32,17 @@ def audeep_scale(db, clip_below: float):
     Bins at the front end's floor (no power: zero padding, bands above a recording's Nyquist) go to
     ``clip_below``, where auDeep's eps puts them in real audio; raised only to the absolute floor, they would sit
     above ``clip_below`` in a quiet window (a spoken digit peaks near -90 dB: the floor is then -60 dB below it).
+    Written without selects and with a divisor of at least 1 dB, so that full int8 computes it too (a select of
+    a constant and a divisor that quantises to zero broke it).
     """
     from keras import ops
 
-    silent = db <= FLOOR_DB + SILENCE_MARGIN_DB
-    relative = ops.maximum(db - ops.max(db, axis=(1, 2), keepdims=True), clip_below)
-    relative = ops.where(silent, clip_below, relative)
+    silent = ops.minimum(ops.relu(100.0 * (FLOOR_DB + SILENCE_MARGIN_DB - db)), 1.0)  # 1 at the floor, 0 above
+    relative = db - ops.max(db, axis=(1, 2), keepdims=True)
+    relative = ops.maximum(relative + clip_below * silent, clip_below)
     low = ops.min(relative, axis=(1, 2), keepdims=True)
     span = ops.max(relative, axis=(1, 2), keepdims=True) - low
-    scaled = 2.0 * (relative - low) / ops.maximum(span, FLAT_RANGE_DB) - 1.0
-    return ops.where(span > FLAT_RANGE_DB, scaled, relative - low)
+    return (2.0 * (relative - low) - span) / ops.maximum(span, FLAT_RANGE_DB)
 
 
 @dataclass
