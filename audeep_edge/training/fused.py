@@ -90,10 +90,3 @@ class FusedEncoder:
         """(N, T, F) dB windows -> (N, D) embeddings, float32."""
         model = self.model(windows.shape[1])
         return np.asarray(model.predict(windows, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-    def save_stats(self, path: Path) -> None:
-        np.savez(path, centre=self.centre, scale=self.scale)
-
-    def load_stats(self, path: Path) -> None:
-        stats = np.load(path)
-        self.centre, self.scale = stats["centre"], stats["scale"]
