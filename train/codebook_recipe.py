@@ -120,15 +120,16 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     head = fit_head(x[train], y[train], len(names), args.c)
     calibration = next(corpus.batches(args.calibration_windows, args.window_frames, np.random.default_rng(7)))
     sources = sorted({f["source"] for f in corpus.index["files"]})
+    encoder_name, run = "codebook", args.codebook.name
+    if args.trae_run is not None:
+        encoder_name = "codebook + t-RAE (auDeep) side by side"
+        run += f" + t-RAE of {read_run_config(args.trae_run)['training']['num_epochs']} epochs"
+    training = {"dataset": f"encoder: {corpus.hours:.2f} h unlabelled (" + "; ".join(sources)
+                           + f"); head: {args.labelled.name} folds != {args.eval_fold}",
+                "license": args.license, "encoder": encoder_name, "run": run,
+                "head": f"linear (softmax regression, C={args.c:g})",
+                "accuracy_data": f"{args.labelled.name} fold {args.eval_fold} ({int(check.sum())} windows)"}
     for precision in args.precision:
-        training = {"dataset": f"encoder: {corpus.hours:.2f} h unlabelled ("
-                               + "; ".join(sources) + f"); head: {args.labelled.name} folds != {args.eval_fold}",
-                    "license": args.license,
-                    "encoder": "codebook" if args.trae_run is None else "codebook + t-RAE (auDeep) side by side",
-                    "run": args.codebook.name if args.trae_run is None else
-                    f"{args.codebook.name} + t-RAE of {read_run_config(args.trae_run)['training']['num_epochs']} epochs",
-                    "head": f"linear (softmax regression, C={args.c:g})",
-                    "accuracy_data": f"{args.labelled.name} fold {args.eval_fold} ({int(check.sum())} windows)"}
         report = build_bundle(encoder, head, names, spec=spec, window_frames=args.window_frames, precision=precision,
                               calibration=calibration, check=windows[check], check_labels=labels[check],
                               output=args.out / f"{args.name}-{precision}.bundle", name=f"{args.name}-{precision}",

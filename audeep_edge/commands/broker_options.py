@@ -21,25 +21,6 @@ def protocol_option() -> typer.models.OptionInfo:
     return typer.Option("3.1.1", "--protocol", help="MQTT protocol: 3.1.1 or 5.")
 
 
-def username_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--username", help=help_for("username"))
-
-
-def password_file_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--password-file", help=help_for("password_file"))
-
-
-def ca_file_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--ca-file", help=help_for("ca_file"))
-
-
-def cert_file_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--cert-file", help=help_for("cert_file"))
-
-
-def key_file_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--key-file", help=help_for("key_file"))
-
-
-def tls_insecure_option() -> typer.models.OptionInfo:
-    return typer.Option(False, "--tls-insecure", help=help_for("tls_insecure"))
+def listen_option(name: str, default: object = None) -> typer.models.OptionInfo:
+    """The option of listen's setting ``name`` (``--name-with-dashes``, listen's help text); ``default`` as listen's."""
+    return typer.Option(default, f"--{name.replace('_', '-')}", help=help_for(name))

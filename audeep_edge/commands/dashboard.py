@@ -8,9 +8,7 @@ from typing import Optional
 
 import typer
 
-from audeep_edge.commands.broker_options import (broker_option, ca_file_option, cert_file_option, key_file_option,
-                                                 password_file_option, prefix_option, protocol_option,
-                                                 tls_insecure_option, username_option)
+from audeep_edge.commands.broker_options import broker_option, listen_option, prefix_option, protocol_option
 from audeep_edge.commands.record import db_option, keep_option, max_size_option
 
 
@@ -33,12 +31,12 @@ def dashboard(
     keep: Optional[str] = keep_option(),
     max_size: Optional[str] = max_size_option(),
     protocol: str = protocol_option(),
-    username: Optional[str] = username_option(),
-    password_file: Optional[Path] = password_file_option(),
-    ca_file: Optional[Path] = ca_file_option(),
-    cert_file: Optional[Path] = cert_file_option(),
-    key_file: Optional[Path] = key_file_option(),
-    tls_insecure: bool = tls_insecure_option(),
+    username: Optional[str] = listen_option("username"),
+    password_file: Optional[Path] = listen_option("password_file"),
+    ca_file: Optional[Path] = listen_option("ca_file"),
+    cert_file: Optional[Path] = listen_option("cert_file"),
+    key_file: Optional[Path] = listen_option("key_file"),
+    tls_insecure: bool = listen_option("tls_insecure", False),
 ) -> None:
     """Serve a web page of every device under PREFIX/+/… (live, and its history from --db) until Ctrl-C."""
     from audeep_edge.dashboard import DashboardServer

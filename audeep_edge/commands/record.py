@@ -9,9 +9,7 @@ from typing import Optional
 
 import typer
 
-from audeep_edge.commands.broker_options import (broker_option, ca_file_option, cert_file_option, key_file_option,
-                                                 password_file_option, prefix_option, protocol_option,
-                                                 tls_insecure_option, username_option)
+from audeep_edge.commands.broker_options import broker_option, listen_option, prefix_option, protocol_option
 
 CONNECT_WAIT_S = 5.0  # how long to wait for the broker before saying it is away (recording starts when it is back)
 
@@ -44,12 +42,12 @@ def record(
     client_id: Optional[str] = typer.Option(None, "--client-id", help="MQTT client id naming the recorder's "
                                             "persistent session (default: derived from the host and --db)."),
     protocol: str = protocol_option(),
-    username: Optional[str] = username_option(),
-    password_file: Optional[Path] = password_file_option(),
-    ca_file: Optional[Path] = ca_file_option(),
-    cert_file: Optional[Path] = cert_file_option(),
-    key_file: Optional[Path] = key_file_option(),
-    tls_insecure: bool = tls_insecure_option(),
+    username: Optional[str] = listen_option("username"),
+    password_file: Optional[Path] = listen_option("password_file"),
+    ca_file: Optional[Path] = listen_option("ca_file"),
+    cert_file: Optional[Path] = listen_option("cert_file"),
+    key_file: Optional[Path] = listen_option("key_file"),
+    tls_insecure: bool = listen_option("tls_insecure", False),
 ) -> None:
     """Record windows, events, health, device info and clips of every device under PREFIX/+/… until Ctrl-C.
 
