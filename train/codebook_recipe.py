@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from audeep_edge.dataset.folds import labelled_clips
+from audeep_edge.errors import AudeepError
 from audeep_edge.features import FrontendConfig, WindowFraming, power_db
 from audeep_edge.pipeline.windows import source_windows
 from audeep_edge.training.codebook import Codebook, CodebookSettings, train_codebook
@@ -85,9 +86,9 @@ def fused_encoder(codebook: Codebook, run_dir: Path, corpus: Corpus, stat_window
     from audeep_edge.training.fused import FusedEncoder
     from audeep_edge.training.runs import read_run_config
 
-    frontend = read_run_config(run_dir)["frontend"]
+    frontend = read_run_config(run_dir).get("frontend") or {}
     fields = ("sample_rate", "window_width", "window_overlap", "mel_bands", "pre_emphasis", "channels")
-    if any(frontend[name] != getattr(corpus.frontend, name) for name in fields):
+    if any(frontend.get(name) != getattr(corpus.frontend, name) for name in fields) or "clip_below" not in frontend:
         sys.exit(f"error: --trae-run {run_dir}: its front end differs from the corpus's; train it on this corpus")
     encoder = FusedEncoder(codebook, run_dir, clip_below=frontend["clip_below"])
     encoder.standardise(next(corpus.batches(stat_windows, encoder.autoencoder.spectrogram_shape[0],
@@ -169,7 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--precision", nargs="+", default=["dynamic"])
     p.set_defaults(run=cmd_bundle)
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except AudeepError as exc:  # a bad --trae-run, --codebook or data set: one line, no traceback
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":
