@@ -63,6 +63,8 @@ class Bundle(WindowFraming):
     labels : class names in probability order; empty when no classifier head is attached.
     embedding_size : D, length of the ``embedding`` output.
     precision : one of :data:`PRECISIONS`.
+    embedding_parts : named spans of the embedding when it is several encoders side by side
+        (``outputs.embedding_parts`` in ``bundle.json``: name -> size, in order); empty otherwise.
     """
 
     path: Path
@@ -71,6 +73,7 @@ class Bundle(WindowFraming):
     labels: list[str]
     embedding_size: int
     precision: str
+    embedding_parts: dict[str, slice]
 
     @property
     def name(self) -> str:
@@ -186,12 +189,28 @@ def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
     embedding_size = int(outputs["embedding"])
     if embedding_size < 1:
         raise ValueError(f"embedding size {embedding_size} must be positive")
+    parts = _embedding_parts(outputs.get("embedding_parts", {}), embedding_size)
     hop_seconds = float(manifest.get("stream", {}).get("hop_seconds", 1.0))
     if not 0 < hop_seconds <= MAX_HOP_SECONDS:  # also refuses NaN
         raise ValueError(f"stream.hop_seconds {hop_seconds} must be in (0, {MAX_HOP_SECONDS:g}]")
     return Bundle(path=directory, manifest=manifest, model_path=model_path, frontend=frontend, geometry=geometry,
                   window_frames=window_frames, labels=labels, embedding_size=embedding_size,
-                  precision=precision, hop_seconds=hop_seconds)
+                  precision=precision, embedding_parts=parts, hop_seconds=hop_seconds)
+
+
+def _embedding_parts(sizes: object, embedding_size: int) -> dict[str, slice]:
+    """``outputs.embedding_parts`` (name -> size, in order) -> name -> span; sizes must add up to the embedding."""
+    if not isinstance(sizes, dict) or not all(isinstance(n, str) and n for n in sizes):
+        raise ValueError(f"embedding_parts {sizes!r} must map part names to sizes")
+    parts, start = {}, 0
+    for name, size in sizes.items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"embedding part {name!r} has size {size!r}, not a positive integer")
+        parts[name] = slice(start, start + size)
+        start += size
+    if parts and start != embedding_size:
+        raise ValueError(f"embedding parts add up to {start}, not the embedding size {embedding_size}")
+    return parts
 
 
 def _model_path(directory: Path, name: object) -> Path:
@@ -230,6 +249,7 @@ def write_manifest(
     hop_seconds: float = 1.0,
     training: dict | None = None,
     normalization: str = NORMALIZATION,
+    embedding_parts: dict[str, int] | None = None,
 ) -> Path:
     """Write ``directory/bundle.json`` for the ``model.tflite`` already in ``directory``; return its path.
 
@@ -243,13 +263,16 @@ def write_manifest(
     input_dtype : dtype of the ``spectrogram`` input tensor (int8/uint8 for edgetpu bundles).
     training : data set name, license, accuracy, run directory, ...
     normalization : one of :data:`~audeep_edge.features.NORMALIZATIONS` (how power becomes the model input).
+    embedding_parts : name -> size of each encoder's span, in order, when the embedding is several side by side.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     directory = Path(directory)
     labels = list(labels or [])
     bins = frontend.mel_bands or geometry.n_fft // 2 + 1
-    outputs = {"embedding": int(embedding_size)}
+    outputs: dict = {"embedding": int(embedding_size)}
+    if embedding_parts:
+        outputs["embedding_parts"] = {name: int(size) for name, size in embedding_parts.items()}
     if labels:
         outputs["probabilities"] = len(labels)
     manifest = {

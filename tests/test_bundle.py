@@ -46,6 +46,17 @@ def test_manifest_round_trip_gives_the_runtime_everything_it_needs(bundle_dir):
     assert manifest["frontend"]["normalization"] == "audeep-minmax"
     assert manifest["training"]["license"] == "CC BY 3.0" and "audeep_edge" in manifest["versions"]
     assert load_bundle(bundle_dir / MANIFEST).path == bundle_dir      # the manifest path works too
+    assert bundle.embedding_parts == {}                                 # one encoder
+
+
+def test_an_embedding_of_encoders_side_by_side_names_their_spans(tmp_path):
+    directory = tmp_path / "fused.bundle"
+    directory.mkdir()
+    (directory / MODEL_FILE).write_bytes(b"TFL3 model bytes")
+    write_manifest(directory, name="fused", precision="dynamic", frontend=ESC_FRONTEND,
+                   geometry=ESC_FRONTEND.geometry(44100), window_frames=124, embedding_size=2304,
+                   embedding_parts={"codebook": 1280, "t-rae": 1024})
+    assert load_bundle(directory).embedding_parts == {"codebook": slice(0, 1280), "t-rae": slice(1280, 2304)}
 
 
 def test_a_corrupt_model_file_is_refused_with_one_line_naming_it(bundle_dir):
@@ -67,6 +78,10 @@ def test_a_corrupt_model_file_is_refused_with_one_line_naming_it(bundle_dir):
     (lambda d: _edit(d, lambda m: m["frontend"].update(normalization="z-score")), "normalization 'z-score'"),
     (lambda d: _edit(d, lambda m: m["stream"].update(hop_seconds=-1)), r"hop_seconds -1.0 must be in \(0, 3600\]"),
     (lambda d: _edit(d, lambda m: m["stream"].update(hop_seconds=0)), r"hop_seconds 0.0 must be in \(0, 3600\]"),
+    (lambda d: _edit(d, lambda m: m["outputs"].update(embedding_parts={"a": 1000, "b": 1000})),
+     "parts add up to 2000, not the embedding size 1024"),
+    (lambda d: _edit(d, lambda m: m["outputs"].update(embedding_parts={"a": 1024.0})), "not a positive integer"),
+    (lambda d: _edit(d, lambda m: m["outputs"].update(embedding_parts=[1024])), "must map part names to sizes"),
     # a hash that matches does not make a file outside the bundle its model
     (lambda d: _edit(d, lambda m: m.update(model_file="../../../../../../../../etc/passwd",
                                            sha256=sha256_of(Path("/etc/passwd")))), "outside the bundle directory"),

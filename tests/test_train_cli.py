@@ -21,6 +21,7 @@ from audeep_edge.bundle import load_bundle
 from audeep_edge.dataset.parsers import detect_parser
 from audeep_edge.dataset.parsers.classfolder import source_id, stratified_group_folds
 from audeep_edge.encoder import Encoder
+from audeep_edge.own_sounds.head import choose_head_input, fit_head
 
 FS = 16000
 #: class -> what its clips sound like
@@ -170,6 +171,37 @@ def test_unlabelled_audio_trains_a_new_encoder_and_reports_both_accuracies(own, 
     assert bundle.embedding_size == 16 and bundle.labels == ["beep", "hiss", "hum"]
     assert bundle.manifest["training"]["autoencoder"]["architecture"]["num_units"] == 8
     assert "accuracy_base_encoder" in bundle.manifest["training"]
+
+
+def test_a_bundle_of_encoders_side_by_side_gets_the_head_input_that_cross_validates_best(own, tmp_path, capsys):
+    base = shutil.copytree(TINY, tmp_path / "base.bundle")
+    manifest = json.loads((base / "bundle.json").read_text())
+    manifest["outputs"]["embedding_parts"] = {"first": 12, "second": 20}
+    (base / "bundle.json").write_text(json.dumps(manifest))
+    output = tmp_path / "mine.bundle"
+    code, out, err = cli(capsys, "train", own / "sounds", "--output", output, "--bundle", base)
+    assert code == 0, err
+    training = load_bundle(output).manifest["training"]
+    scores = training["accuracy_by_head_input"]
+    assert list(scores) == ["all", "first", "second"] and training["accuracy"] == max(scores.values())
+    assert training["head_input"] == max(scores, key=scores.get)
+    assert f"the head reads {training['head_input']} of the embedding, the best of: all" in out
+    assert "the best in cross-validation" in (output / "MODEL_CARD.md").read_text()
+    assert load_bundle(output).embedding_parts == {"first": slice(0, 12), "second": slice(12, 32)}
+
+
+def test_the_head_reads_the_part_that_tells_the_classes_apart_and_ignores_the_rest():
+    """Clip embeddings whose first part separates 3 classes and whose 200-d second part is noise."""
+    rng = np.random.default_rng(0)
+    labels, folds = np.repeat(np.arange(3), 20), np.tile(np.arange(4), 15)
+    signal = np.eye(3)[labels] + 0.6 * rng.standard_normal((60, 3))
+    clips = [np.hstack([s, rng.standard_normal(200)])[None] for s in signal]
+    parts = {"signal": slice(0, 3), "noise": slice(3, 203)}
+    chosen, scores = choose_head_input(clips, labels, folds, 4, 3, parts)
+    assert chosen == "signal" and scores["signal"].accuracy > scores["all"].accuracy > scores["noise"].accuracy
+    head = fit_head(np.concatenate(clips), labels, 3, columns=parts["signal"])
+    assert head.weights.shape == (3, 203) and not head.weights[:, 3:].any()
+    assert choose_head_input(clips, labels, folds, 4, 3, {})[0] == "all"
 
 
 @pytest.mark.parametrize("source", [TINY, TINY_INT8])

@@ -64,6 +64,9 @@ def train(
     right = int(round(cv.accuracy * len(clips.paths)))
     typer.echo(f"cross-validated accuracy: {100 * cv.accuracy:.1f} % ({right}/{len(clips.paths)} clips; folds "
                + " / ".join(f"{100 * a:.1f}" for a in cv.fold_accuracies) + " %)")
+    if result.cv_by_head_input:
+        typer.echo(f"  the head reads {result.head_input} of the embedding, the best of: " + ", ".join(
+            f"{name} {100 * each.accuracy:.1f} %" for name, each in result.cv_by_head_input.items()))
     if result.cv_base_encoder is not None:
         typer.echo(f"  with the base bundle's encoder (head only, same folds): "
                    f"{100 * result.cv_base_encoder.accuracy:.1f} %")

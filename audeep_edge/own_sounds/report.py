@@ -25,6 +25,17 @@ def confusion_png(confusion: np.ndarray, labels: list[str], path: Path, title: s
     return path
 
 
+def _head_input(facts: dict) -> str:
+    """Which part of the embedding the head reads, for encoders side by side."""
+    scores = facts.get("accuracy_by_head_input")
+    if not scores:
+        return ""
+    chosen = facts["head_input"]
+    reads = "all of the embedding" if chosen == "all" else f"the {chosen} part of the embedding"
+    tried = ", ".join(f"{name} {100 * accuracy:.1f} %" for name, accuracy in scores.items())
+    return f"; it reads {reads}, the best in cross-validation ({tried}; so the accuracy below is mildly optimistic)"
+
+
 def model_card(facts: dict) -> str:
     """``MODEL_CARD.md`` of a trained bundle from the ``training`` record of its ``bundle.json``."""
     clips = ", ".join(f"{label} ({n} clips)" for label, n in facts["clips_per_label"].items())
@@ -34,7 +45,7 @@ def model_card(facts: dict) -> str:
         ("data", f"{facts['dataset']}: {sum(facts['clips_per_label'].values())} labelled clips, "
                  f"{facts['audio_seconds'] / 60:.1f} min of audio; licence: {facts['license']}"),
         ("encoder", encoder["description"]),
-        ("head", facts["head"]),
+        ("head", facts["head"] + _head_input(facts)),
         ("accuracy", f"{100 * facts['accuracy']:.1f} % ({facts['accuracy_data']}); confusion matrix: "
                      f"{CONFUSION_PNG}"),
         ("date", facts["date"]),

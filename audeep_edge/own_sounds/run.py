@@ -3,8 +3,9 @@
 1. the labelled clips of ``DIR`` (class folders or any labelled layout) and their folds, checked;
 2. with ``--unlabelled``: a new encoder trained on ``DIR`` + the unlabelled audio and quantized (:mod:`.encoder`);
 3. every clip embedded on the device path (:mod:`.clips`), cached in the work directory;
-4. cross-validated accuracy of the head (:mod:`.head`), then the head fitted on all clips and grafted onto the
-   encoder's ``.tflite``; its probabilities checked against the numpy head on real windows;
+4. cross-validated accuracy of the head (:mod:`.head`; for encoders side by side, such as the default, also of a
+   head on each encoder's part alone, and the best is kept), then the head fitted on all clips and grafted onto
+   the encoder's ``.tflite``; its probabilities checked against the numpy head on real windows;
 5. the bundle written in one step: ``model.tflite``, ``bundle.json``, ``parity.json``, ``confusion.png``,
    ``MODEL_CARD.md``.
 """
@@ -27,7 +28,8 @@ from audeep_edge.dataset.parsers.classfolder import MAX_FOLDS
 from audeep_edge.errors import AudioError, ConfigError, DataError
 from audeep_edge.own_sounds import DEFAULT_EPOCHS
 from audeep_edge.own_sounds.clips import ClipCache
-from audeep_edge.own_sounds.head import CrossValidation, LinearHead, cross_validate, fit_head
+from audeep_edge.own_sounds.head import (CrossValidation, LinearHead, choose_head_input, cross_validate, fit_head,
+                                         head_inputs)
 from audeep_edge.own_sounds.report import CONFUSION_PNG, MODEL_CARD, confusion_png, model_card
 from audeep_edge.progress import progress_bar
 from audeep_edge.training.quantize.bundle_writer import PARITY_FILE, check_output, staged_bundle
@@ -73,6 +75,8 @@ class TrainResult:
     png: Path | None
     encoder_parity: dict | None = None        # quantize's report of a newly trained encoder
     cv_base_encoder: CrossValidation | None = None  # the base bundle's encoder on the same folds
+    head_input: str = "all"                   # the part of the embedding the head reads
+    cv_by_head_input: dict[str, CrossValidation] | None = None  # every part tried, for encoders side by side
 
 
 def unlabelled_files(folders: tuple[Path, ...]) -> list[Path]:
@@ -209,10 +213,12 @@ def train(opts: TrainOptions) -> TrainResult:
         cv_base = cross_validate(base_embedded, clips.labels, clips.folds, clips.num_folds, len(clips.names))
 
     embedded = embed_clips(head_base, cache, clips.paths, "embedding")
-    cv = cross_validate(embedded, clips.labels, clips.folds, clips.num_folds, len(clips.names))
+    head_input, cvs = choose_head_input(embedded, clips.labels, clips.folds, clips.num_folds, len(clips.names),
+                                        head_base.embedding_parts)
+    cv = cvs[head_input]
     head = fit_head(np.concatenate(embedded),
                     np.concatenate([np.full(len(e), label) for e, label in zip(embedded, clips.labels)]),
-                    len(clips.names))
+                    len(clips.names), columns=head_inputs(head_base.embedding_parts)[head_input])
     model = attach_linear_head(head_base.model_path.read_bytes(), head.weights, head.bias)
     head_parity = _head_parity(model, head_base, head, cache, clips, work)
 
@@ -233,6 +239,9 @@ def train(opts: TrainOptions) -> TrainResult:
     }
     if cv_base is not None:
         facts["accuracy_base_encoder"] = cv_base.accuracy
+    if len(cvs) > 1:
+        facts["head_input"] = head_input
+        facts["accuracy_by_head_input"] = {name: result.accuracy for name, result in cvs.items()}
     parity = {"head": head_parity, "encoder": encoder_parity if encoder_parity is not None else
               _read_json(base.path / PARITY_FILE)}
 
@@ -246,10 +255,12 @@ def train(opts: TrainOptions) -> TrainResult:
                        geometry=head_base.geometry, window_frames=head_base.window_frames,
                        embedding_size=head_base.embedding_size, labels=clips.names,
                        input_dtype=head_base.manifest["input"].get("dtype", "float32"),
-                       hop_seconds=head_base.hop_seconds, training=facts, normalization=head_base.normalization)
+                       hop_seconds=head_base.hop_seconds, training=facts, normalization=head_base.normalization,
+                       embedding_parts={name: part.stop - part.start
+                                        for name, part in head_base.embedding_parts.items()})
         load_bundle(staging)
     return TrainResult(opts.output, clips, cv, head_parity, work, opts.output / CONFUSION_PNG if png else None,
-                       encoder_parity, cv_base)
+                       encoder_parity, cv_base, head_input, cvs if len(cvs) > 1 else None)
 
 
 def _read_json(path: Path) -> dict | None:

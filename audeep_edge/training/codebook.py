@@ -69,6 +69,11 @@ class Codebook:
     def embedding_size(self) -> int:
         return self.centre.size
 
+    @property
+    def embedding_parts(self) -> dict[str, int]:
+        """One encoder: no parts."""
+        return {}
+
     def raw_features(self, windows: np.ndarray) -> np.ndarray:
         """(N, T, F) dB windows -> (N, 2K + 2F) pooled responses and band statistics, before standardising."""
         p, f, k = self.kernel.shape

@@ -62,7 +62,12 @@ class FusedEncoder:
 
     @property
     def embedding_size(self) -> int:
-        return self.codebook.embedding_size + self.autoencoder.ae_config.representation_size()
+        return sum(self.embedding_parts.values())
+
+    @property
+    def embedding_parts(self) -> dict[str, int]:
+        """The codebook's span, then the t-RAE's (``outputs.embedding_parts`` of the bundle)."""
+        return {"codebook": self.codebook.embedding_size, "t-rae": self.autoencoder.ae_config.representation_size()}
 
     def model(self, window_frames: int, *, inference: bool = False):
         """Keras ``(B, T, F)`` dB -> ``(B, D)``; ``inference``: the t-RAE as the batch-1 graph the converter takes."""

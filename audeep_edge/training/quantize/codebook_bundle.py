@@ -28,6 +28,9 @@ class DbEncoder(Protocol):
     @property
     def embedding_size(self) -> int: ...
 
+    @property
+    def embedding_parts(self) -> dict[str, int]: ...
+
     def model(self, window_frames: int, *, inference: bool = False): ...
 
 
@@ -69,7 +72,7 @@ def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str],
                        geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
                        embedding_size=encoder.embedding_size, labels=labels if head else [],
                        input_dtype="int8" if precision in ("int8", "edgetpu") else "float32",
-                       hop_seconds=hop_seconds, normalization="db",
+                       hop_seconds=hop_seconds, normalization="db", embedding_parts=encoder.embedding_parts,
                        training={**training, "accuracy": classes.get("accuracy_quantized"),
                                  "accuracy_float": classes.get("accuracy_float")})
     return report
