@@ -13,6 +13,9 @@ references computed from the same clips:
 Scores (folds from the data set):
 
 * ``linear``: standardised multinomial logistic regression, fold-wise cross-validation, mean accuracy;
+* ``linear, best part`` (bundles of encoders side by side, ``outputs.embedding_parts``): the same, but each
+  test fold's classifier reads the part of the embedding (or all of it) that cross-validates best on the other
+  folds — what ``audeep-edge train`` does, without choosing on the test fold;
 * ``k-shot`` (k = 1, 5): for each test fold, ``--draws`` random draws of k clips per class from the other folds;
   features standardised by the statistics of the other folds (no labels needed); each test clip gets the class
   whose mean of k clips is nearest (what ``enroll`` does with a few clips).
@@ -130,17 +133,35 @@ def birdnet_embeddings(model: Path, data: LabelledClips) -> np.ndarray:
 
 def linear_accuracy(x: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> float:
     """Mean fold accuracy of a standardised logistic regression (C = 1, lbfgs)."""
+    return float(np.mean([_linear_score(x, labels, folds != fold) for fold in np.unique(folds)]))
+
+
+def _linear_score(x: np.ndarray, labels: np.ndarray, train: np.ndarray) -> float:
+    """Accuracy on the rows outside ``train`` (N,) bool of the logistic regression fitted on the rows in it."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    scores = []
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x[train], labels[train])
+    return float(model.score(x[~train], labels[~train]))
+
+
+def nested_part_accuracy(x: np.ndarray, labels: np.ndarray, folds: np.ndarray,
+                         parts: dict[str, slice]) -> tuple[float, list[str]]:
+    """Mean fold accuracy of :func:`linear_accuracy`'s classifier on the head input (all, or one part; see
+    ``own_sounds.head.head_inputs``) that scores best on the other folds; and the input chosen for each fold."""
+    from audeep_edge.own_sounds.head import head_inputs
+
+    inputs = head_inputs(parts)
+    scores, chosen = [], []
     for fold in np.unique(folds):
-        train, test = folds != fold, folds == fold
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        model.fit(x[train], labels[train])
-        scores.append(model.score(x[test], labels[test]))
-    return float(np.mean(scores))
+        train = folds != fold
+        inner = {name: linear_accuracy(x[train][:, columns], labels[train], folds[train])
+                 for name, columns in inputs.items()}
+        best = max(inner, key=inner.get)
+        scores.append(_linear_score(x[:, inputs[best]], labels, train))
+        chosen.append(best)
+    return float(np.mean(scores)), chosen
 
 
 def shot_accuracy(x: np.ndarray, labels: np.ndarray, folds: np.ndarray, k: int, draws: int, seed: int) -> float:
@@ -180,9 +201,15 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(np.unique(data.folds))} folds", file=sys.stderr)
     rows = {"mel-stats (64 bands, mean + std of log power)": cached(args.cache, data, "melstats",
                                                                    lambda: mel_stats(data))}
+    parts = {}
     for bundle in args.bundle:
-        key = f"bundle-{bundle.name}-{json.loads((bundle / 'bundle.json').read_text())['sha256'][:8]}"
+        manifest = json.loads((bundle / "bundle.json").read_text())
+        key = f"bundle-{bundle.name}-{manifest['sha256'][:8]}"
         rows[f"bundle {bundle.name}"] = cached(args.cache, data, key, lambda b=bundle: bundle_embeddings(b, data))
+        if len(manifest["outputs"].get("embedding_parts", {})) > 1:
+            from audeep_edge.bundle import load_bundle
+
+            parts[f"bundle {bundle.name}"] = load_bundle(bundle, verify=False).embedding_parts
     if args.birdnet is not None:
         rows["BirdNET V2.4 (evaluation only)"] = cached(args.cache, data, "birdnet",
                                                         lambda: birdnet_embeddings(args.birdnet, data))
@@ -193,6 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         shots = [shot_accuracy(x, data.labels, data.folds, k, args.draws, args.seed) for k in SHOTS]
         print(f"| {name} | {x.shape[1]} | {100 * linear_accuracy(x, data.labels, data.folds):.1f} % | "
               + " | ".join(f"{100 * s:.1f} %" for s in shots) + " |", flush=True)
+        if name in parts:
+            accuracy, chosen = nested_part_accuracy(x, data.labels, data.folds, parts[name])
+            print(f"| {name}, linear on the best part (nested; per fold: {', '.join(chosen)}) | {x.shape[1]} | "
+                  f"{100 * accuracy:.1f} % |" + " — |" * len(SHOTS), flush=True)
 
 
 if __name__ == "__main__":

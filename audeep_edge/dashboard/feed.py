@@ -86,8 +86,6 @@ class MqttFeed:
         self.state.set_broker(False, "disconnected")
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        device_id, kind = split_topic(message.topic, self.settings.topic_prefix)
-        if kind not in TOPIC_KINDS:
-            return
+        device_id, kind = split_topic(message.topic, self.settings.topic_prefix)  # subscribed to TOPIC_KINDS only
         if not self.state.handle_message(device_id, kind, message.payload, time.time()):
             log.debug("ignored a malformed or repeated message on %s", message.topic)

@@ -52,12 +52,12 @@ def embed_audio(bundle: Bundle, *, files: list[Path] | None = None, seconds: flo
         raise ConfigError("no audio: pass --file FILE, or --seconds N to record from the microphone")
     if files and (seconds is not None or device is not None):
         raise ConfigError("--seconds/--device record from the microphone; they cannot be combined with --file")
+    sources = [open_clip(bundle, f) for f in files or ()]  # a bad file is reported before the model loads
     run = assemble(ListenConfig(device=device, hop=hop, threads=threads, delegate=delegate, broker="none"), bundle,
                    adapt=False)
     fs = bundle.geometry.fs
-    if files:
-        sources, max_windows = [open_clip(bundle, f) for f in files], None
-    else:
+    max_windows = None
+    if not files:
         if seconds * fs < bundle.window_samples:
             raise AudioError(f"--seconds {seconds:g} is shorter than one {bundle.window_seconds:.2f} s window")
         sources = [run.open_source()]
