@@ -68,6 +68,8 @@ def test_db_normalization_keeps_the_level() -> None:
     assert np.allclose(encoder_input(power, "db"), -80.0) and np.allclose(power_db(100 * power), -60.0)
     assert encoder_input(power, "audeep-minmax").max() == pytest.approx(0.0, abs=1e-6)  # flat: min-max to ~0
     assert power_db(np.zeros((2, 2))).min() == FLOOR_DB
+    # a quiet recording keeps the 60 dB under its peak that auDeep's scaling (the fused t-RAE part) reads
+    assert np.allclose(power_db(np.array([[1e-11, 1e-17]])), [[-110.0, -170.0]])
 
 
 def test_default_bundle_hears_the_level_in_its_codebook_part_only(tmp_path: Path) -> None:

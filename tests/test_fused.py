@@ -36,7 +36,7 @@ def fused(tmp_path_factory):
                         bias=np.zeros(K, np.float32), centre=np.zeros(2 * K + 2 * F, np.float32),
                         scale=np.full(2 * K + 2 * F, 10.0, np.float32), floor_db=-120.0)
     # loud and quiet windows, with structure over time and bands
-    level = rng.uniform(-110, -30, (24, 1, 1))  # below -90 dB the front end's floor is within 60 dB of the peak
+    level = rng.uniform(-125, -30, (24, 1, 1))  # spoken digits recorded softly peak near -110 dB
     windows = (level - 75 * rng.random((24, T, F)) ** 2).astype(np.float32)
     windows[windows <= FLOOR_DB + SILENCE_MARGIN_DB] = FLOOR_DB
     windows[::2, :, F // 2:] = FLOOR_DB  # no power in the upper bands (8 kHz audio), as the front end floors it
@@ -50,6 +50,7 @@ def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused
     from audeep_edge.training.autoencoders import encoder_model
 
     encoder, windows = fused
+    assert ((windows < -150) & (windows > FLOOR_DB) & (windows > windows.max((1, 2), keepdims=True) - 60)).any()
     encoder.centre = encoder.scale = None
     embedding = encoder.embed(windows)
     assert embedding.shape == (len(windows), encoder.embedding_size) == (len(windows), 2 * K + 2 * F + 16)

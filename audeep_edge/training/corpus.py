@@ -94,6 +94,8 @@ class Corpus:
         bands = self.index["frontend"]["mel_bands"]
         self.frames = np.memmap(directory / FRAMES_FILE, dtype=np.float16, mode="r",
                                 shape=(self.index["frames"], bands))
+        #: the floor the frames were computed with (FLOOR_DB then; a corpus keeps its own)
+        self.floor_db = float(self.index.get("floor_db", FLOOR_DB))
         self.starts = np.array([f["start"] for f in self.index["files"]])
         self.lengths = np.array([f["frames"] for f in self.index["files"]])
 
@@ -112,7 +114,7 @@ class Corpus:
         """(length, bands) float32 frames of one file from ``offset``; a short file is padded with the floor."""
         start = self.starts[file] + offset
         take = min(length, self.lengths[file] - offset)
-        out = np.full((length, self.frames.shape[1]), FLOOR_DB, dtype=np.float32)
+        out = np.full((length, self.frames.shape[1]), self.floor_db, dtype=np.float32)
         out[:take] = self.frames[start:start + take]
         return out
 
