@@ -178,6 +178,30 @@ def test_scores_keep_double_precision_in_both_dialects(db_url):
     store.close()
 
 
+def test_a_postgresql_history_with_4_byte_columns_is_widened_when_opened(postgres_server):
+    """A history written by an older recorder (REAL scores and times) keeps its rows and stores new ones exactly."""
+    import psycopg
+
+    from audeep_edge.recorder.records import Window
+
+    url = postgres_server.database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE windows (device_id TEXT NOT NULL, wall_time REAL NOT NULL, seq BIGINT NOT NULL, "
+                     "label TEXT, raw_label TEXT, confidence REAL, dbfs REAL, novelty REAL, "
+                     "PRIMARY KEY (device_id, wall_time, seq))")
+        conn.execute("INSERT INTO windows VALUES ('den', 1000.5, 0, 'Rain', NULL, 0.5, -20.0, 0.25)")
+    store = open_store(url)
+    with psycopg.connect(url) as conn:
+        types = conn.execute("SELECT DISTINCT data_type FROM information_schema.columns "
+                             "WHERE table_name = 'windows' AND column_name IN ('wall_time', 'novelty')").fetchall()
+    assert types == [("double precision",)]
+    hour, novelty = 1_700_000_000.0 // 3600 * 3600, 0.123456789012345
+    store.write([Window("den", hour + 0.5, 1, "Rain", "Rain", 0.9, -23.0, novelty)])
+    assert store.history("den", hour, hour + 60, 60)["buckets"][0][3] == novelty
+    assert store.history("den", 1000, 1060, 60)["buckets"][0][3] == 0.25  # the old row is still there
+    store.close()
+
+
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_what_is_published_while_the_recorder_is_away_is_stored_at_its_next_start(mosquitto, tmp_path, protocol):
     store = open_store(str(tmp_path / "h.sqlite"))

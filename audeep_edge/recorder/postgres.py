@@ -3,6 +3,7 @@ one machine's SQLite file or that several dashboards read."""
 
 from __future__ import annotations
 
+import logging
 import re
 from contextlib import contextmanager
 from typing import Iterator
@@ -10,6 +11,8 @@ from typing import Iterator
 from audeep_edge.errors import ConfigError
 from audeep_edge.recorder.schema import POSTGRESQL, TABLES
 from audeep_edge.recorder.store import Store
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
 
@@ -44,6 +47,23 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--db {redact(url)}: {message}") from None
+
+    def __init__(self, writer, reader, location: str) -> None:
+        super().__init__(writer, reader, location)
+        self._widen_real_columns()
+
+    def _widen_real_columns(self) -> None:
+        """A history written before every float column was 8 bytes has 4-byte REAL columns (7 digits: a novelty
+        score rounded, a Unix time to minutes): widen them in place. Values already rounded stay so."""
+        from psycopg import sql
+
+        rows = self._writer.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND data_type = 'real' AND table_name = ANY(%s)", [[*TABLES, "hours", "devices"]]).fetchall()
+        for table, column in rows:
+            log.info("%s: widening %s.%s from REAL to DOUBLE PRECISION", self.location, table, column)
+            self._writer.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE DOUBLE PRECISION").format(
+                sql.Identifier(table), sql.Identifier(column)))
 
     @contextmanager
     def _transaction(self, conn) -> Iterator:
