@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from audeep_edge.bundle import Bundle, load_bundle
 from audeep_edge.dataset.folds import LabelledClips, labelled_clips
 from audeep_edge.errors import AudeepError
 
@@ -67,12 +67,11 @@ def cached(cache: Path | None, data: LabelledClips, key: str, compute) -> np.nda
     return x
 
 
-def bundle_embeddings(bundle_dir: Path, data: LabelledClips) -> np.ndarray:
+def bundle_embeddings(bundle: Bundle, data: LabelledClips) -> np.ndarray:
     """(N, D) mean window embedding per clip, streamed through the bundle as on the device."""
-    from audeep_edge.bundle import load_bundle
     from audeep_edge.pipeline.embed import embed_audio
 
-    embedded = embed_audio(load_bundle(bundle_dir), files=data.paths)
+    embedded = embed_audio(bundle, files=data.paths)
     return clip_means(embedded.embeddings, embedded.groups, len(data.paths))
 
 
@@ -195,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: --data {args.data}: no such directory")
     try:
         data = labelled_clips(args.data, max_folds=5)
+        bundles = [load_bundle(path) for path in args.bundle]
     except AudeepError as exc:
         sys.exit(f"error: {exc}")
     print(f"{args.data.name}: {len(data.paths)} clips, {len(set(data.labels))} classes, "
@@ -202,14 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = {"mel-stats (64 bands, mean + std of log power)": cached(args.cache, data, "melstats",
                                                                    lambda: mel_stats(data))}
     parts = {}
-    for bundle in args.bundle:
-        manifest = json.loads((bundle / "bundle.json").read_text())
-        key = f"bundle-{bundle.name}-{manifest['sha256'][:8]}"
-        rows[f"bundle {bundle.name}"] = cached(args.cache, data, key, lambda b=bundle: bundle_embeddings(b, data))
-        if len(manifest["outputs"].get("embedding_parts", {})) > 1:
-            from audeep_edge.bundle import load_bundle
-
-            parts[f"bundle {bundle.name}"] = load_bundle(bundle, verify=False).embedding_parts
+    for bundle in bundles:
+        name = f"bundle {bundle.path.name}"
+        key = f"bundle-{bundle.path.name}-{bundle.manifest['sha256'][:8]}"
+        rows[name] = cached(args.cache, data, key, lambda b=bundle: bundle_embeddings(b, data))
+        if len(bundle.embedding_parts) > 1:
+            parts[name] = bundle.embedding_parts
     if args.birdnet is not None:
         rows["BirdNET V2.4 (evaluation only)"] = cached(args.cache, data, "birdnet",
                                                         lambda: birdnet_embeddings(args.birdnet, data))
