@@ -21,7 +21,7 @@ import numpy as np
 
 from audeep_edge import __version__
 from audeep_edge.errors import ConfigError, ModelError
-from audeep_edge.features import NORMALIZATIONS, FrameGeometry, FrontendConfig, WindowFraming
+from audeep_edge.features import NORMALIZATIONS, FrameGeometry, FrontendConfig, WindowFraming, input_bands
 
 if TYPE_CHECKING:
     from audeep_edge.encoder import Encoder
@@ -178,7 +178,7 @@ def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
         raise ValueError(f"hop {hop} must be in (0, n_fft={n_fft}]")
     geometry = FrameGeometry(fs=int(fe["sample_rate"]), n_fft=n_fft, overlap=n_fft - hop)
     window_frames = int(fe["window_frames"])
-    bins = frontend.mel_bands or n_fft // 2 + 1
+    bins = input_bands(fe.get("normalization", NORMALIZATION), frontend.mel_bands or n_fft // 2 + 1)
     shape = [int(s) for s in manifest["input"]["shape"]]
     if shape != [1, window_frames, bins]:
         raise ValueError(f"input shape {shape} is not [1, window_frames={window_frames}, bins={bins}]")
@@ -269,7 +269,7 @@ def write_manifest(
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     directory = Path(directory)
     labels = list(labels or [])
-    bins = frontend.mel_bands or geometry.n_fft // 2 + 1
+    bins = input_bands(normalization, frontend.mel_bands or geometry.n_fft // 2 + 1)
     outputs: dict = {"embedding": int(embedding_size)}
     if embedding_parts:
         outputs["embedding_parts"] = {name: int(size) for name, size in embedding_parts.items()}

@@ -12,7 +12,7 @@ from stream_testing import cosine
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.pipeline.embed import embed_audio
-from audeep_edge.features import FLOOR_DB, encoder_input, power_db
+from audeep_edge.features import FLOOR_DB, encoder_input, input_bands, power_db, window_features
 from audeep_edge.pipeline.assemble import find_bundle
 from audeep_edge.training.codebook import Codebook, CodebookSettings, encoder_model, train_codebook
 from audeep_edge.training.corpus import CORPUS_FRONTEND, Corpus, build_corpus, file_frames
@@ -68,14 +68,26 @@ def test_db_normalization_keeps_the_level() -> None:
     assert np.allclose(encoder_input(power, "db"), -80.0) and np.allclose(power_db(100 * power), -60.0)
     assert encoder_input(power, "audeep-minmax").max() == pytest.approx(0.0, abs=1e-6)  # flat: min-max to ~0
     assert power_db(np.zeros((2, 2))).min() == FLOOR_DB
-    # a quiet recording keeps the 60 dB under its peak that auDeep's scaling (the fused t-RAE part) reads
-    assert np.allclose(power_db(np.array([[1e-11, 1e-17]])), [[-110.0, -170.0]])
+    assert np.allclose(power_db(np.array([[1e-11, 1e-17]])), [[-110.0, -170.0]])  # quiet recordings keep their level
+
+
+def test_the_stacked_normalization_gives_the_level_beside_audeeps_scaling() -> None:
+    """The fused default's input (T, 2F): absolute dB in [-120, 0] over 120 (so in [-1, 0], one int8 range with
+    the other half), beside auDeep's per-window scaling in [-1, 1]."""
+    power = np.array([[1e-3, 1e-9, 1e-14], [1e-5, 0.0, 1e-7]])
+    stacked = encoder_input(power, "db+audeep-minmax", clip_below=-60)
+    assert stacked.shape == (2, 6) and input_bands("db+audeep-minmax", 3) == 6 and input_bands("db", 3) == 3
+    np.testing.assert_allclose(stacked[:, :3], [[-0.25, -0.75, -1.0], [-5 / 12, -1.0, -7 / 12]], atol=1e-6)
+    np.testing.assert_allclose(stacked[:, 3:], window_features(power, -60), atol=1e-6)
+    np.testing.assert_allclose(encoder_input(power * 1e-6, "db+audeep-minmax", clip_below=-60)[:, 3:],
+                               stacked[:, 3:], atol=1e-6)  # 60 dB quieter: the same auDeep half
 
 
 def test_default_bundle_hears_the_level_in_its_codebook_part_only(tmp_path: Path) -> None:
     """The default fuses the codebook (level-aware, dims :1280) and a t-RAE (auDeep's 0 dB scaling, dims 1280:)."""
     bundle = find_bundle(None)
-    assert bundle.name == "general-fused-dynamic" and bundle.normalization == "db" and bundle.embedding_size == 2304
+    assert bundle.name == "general-fused-dynamic" and bundle.normalization == "db+audeep-minmax"
+    assert bundle.embedding_size == 2304 and bundle.precision == "dynamic"
     samples, fs = soundfile.read(CLIPS[0])
     loud, quiet = tmp_path / "loud.wav", tmp_path / "quiet.wav"
     soundfile.write(loud, samples, fs)

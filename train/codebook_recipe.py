@@ -14,7 +14,8 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
         --labelled ESC-10 --out audeep_edge/assets --name general --precision dynamic int8 float32
     # 3'. the default: the same with the corpus t-RAE of train/corpus_trae_recipe.py (16 epochs) beside it (~3 min)
     python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
-        --trae-run runs/trae/run --labelled ESC-10 --out audeep_edge/assets --name general-fused --precision dynamic
+        --trae-run runs/trae/run --labelled ESC-10 --out audeep_edge/assets --name general-fused \\
+        --precision dynamic int8
 
 Neither the evaluation sets of the transfer benchmark (ESC-10, spoken digits) nor any labelled data is in the
 corpus: the encoder never hears them.
@@ -27,35 +28,40 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from audeep_edge.dataset.folds import labelled_clips
 from audeep_edge.errors import AudeepError
-from audeep_edge.features import FrontendConfig, WindowFraming, power_db
+from audeep_edge.features import FrontendConfig, WindowFraming, encoder_input
 from audeep_edge.pipeline.windows import source_windows
 from audeep_edge.training.codebook import Codebook, CodebookSettings, train_codebook
 from audeep_edge.training.corpus import Corpus, audio_files, build_corpus
+
+if TYPE_CHECKING:
+    from audeep_edge.training.quantize.codebook_bundle import DbEncoder
 
 log = logging.getLogger("codebook_recipe")
 HOP_SECONDS = 1.0  # between windows, as the bundles stream
 
 
-def clip_windows(framing: WindowFraming, path: Path) -> np.ndarray:
-    """(W, T, F) dB windows of a clip, as the device computes them (``source_windows``, at the framing's hop): a
-    clip shorter than a window and a frame (every 5 s ESC clip) is zero-padded to that, centred, as ``enroll``
-    pads it."""
-    return np.stack([power_db(w.power) for w in source_windows(framing, path)])
+def clip_windows(framing: WindowFraming, path: Path, encoder: DbEncoder) -> np.ndarray:
+    """(W, T, F') encoder inputs of a clip's windows, as the device computes them (``source_windows``, at the
+    framing's hop; ``encoder_input``): a clip shorter than a window and a frame (every 5 s ESC clip) is
+    zero-padded to that, centred, as ``enroll`` pads it."""
+    return np.stack([encoder_input(w.power, encoder.normalization, encoder.clip_below)
+                     for w in source_windows(framing, path)])
 
 
-def labelled_windows(root: Path, spec: FrontendConfig, window_frames: int):
-    """Windows (N, T, F), labels (N,), folds (N,) of a labelled data set with cross-validation folds."""
+def labelled_windows(root: Path, spec: FrontendConfig, window_frames: int, encoder: DbEncoder):
+    """Encoder inputs (N, T, F'), labels (N,), folds (N,) of a labelled data set with cross-validation folds."""
     framing = WindowFraming(frontend=spec, geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
                             hop_seconds=HOP_SECONDS)
     data = labelled_clips(root, max_folds=5)
     windows, labels, folds = [], [], []
     for path, label, fold in zip(data.paths, np.array(data.names)[data.labels], data.folds + 1):
-        w = clip_windows(framing, path)
+        w = clip_windows(framing, path, encoder)
         windows.append(w)
         labels += [label] * len(w)
         folds += [fold] * len(w)
@@ -91,8 +97,8 @@ def fused_encoder(codebook: Codebook, run_dir: Path, corpus: Corpus, stat_window
     if any(frontend.get(name) != getattr(corpus.frontend, name) for name in fields) or "clip_below" not in frontend:
         sys.exit(f"error: --trae-run {run_dir}: its front end differs from the corpus's; train it on this corpus")
     encoder = FusedEncoder(codebook, run_dir, clip_below=frontend["clip_below"])
-    encoder.standardise(next(corpus.batches(stat_windows, encoder.autoencoder.spectrogram_shape[0],
-                                            np.random.default_rng(11))))
+    db = next(corpus.batches(stat_windows, encoder.autoencoder.spectrogram_shape[0], np.random.default_rng(11)))
+    encoder.standardise(encoder.inputs(db))
     return encoder
 
 
@@ -107,7 +113,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     corpus = Corpus(args.corpus)
     spec = corpus.frontend
     encoder = codebook if args.trae_run is None else fused_encoder(codebook, args.trae_run, corpus, 1000)
-    windows, labels, folds = labelled_windows(args.labelled, spec, args.window_frames)
+    windows, labels, folds = labelled_windows(args.labelled, spec, args.window_frames, encoder)
     x = encoder.embed(windows)
     names = sorted(set(labels))
     y = np.array([names.index(label) for label in labels])
@@ -119,7 +125,8 @@ def cmd_bundle(args: argparse.Namespace) -> None:
           f"(folds {', '.join(f'{100 * s:.1f}' for s in scores)})")
     train, check = folds != args.eval_fold, folds == args.eval_fold
     head = fit_head(x[train], y[train], len(names), args.c)
-    calibration = next(corpus.batches(args.calibration_windows, args.window_frames, np.random.default_rng(7)))
+    calibration = encoder.inputs(next(corpus.batches(args.calibration_windows, args.window_frames,
+                                                     np.random.default_rng(7))))
     sources = sorted({f["source"] for f in corpus.index["files"]})
     encoder_name, run = "codebook", args.codebook.name
     if args.trae_run is not None:

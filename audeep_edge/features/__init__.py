@@ -4,8 +4,12 @@ from audeep_edge.features.config import FrameGeometry, FrontendConfig, WindowFra
 from audeep_edge.features.mel import mel_centre_frequencies, mel_filterbank
 from audeep_edge.features.normalize import (
     FLOOR_DB,
+    LEVEL_FLOOR_DB,
     NORMALIZATIONS,
+    STACKED,
     encoder_input,
+    input_bands,
+    level_features,
     minmax_scale,
     power_db,
     to_db,
@@ -27,6 +31,10 @@ __all__ = [
     "window_features",
     "power_db",
     "encoder_input",
+    "input_bands",
+    "level_features",
+    "STACKED",
+    "LEVEL_FLOOR_DB",
     "NORMALIZATIONS",
     "FLOOR_DB",
     "Extracted",

@@ -37,9 +37,7 @@ def window_features(power: np.ndarray, clip_below: float | None = None, clip_abo
 
 
 #: Floor of :func:`power_db`. A full-scale sine is about -55 dB of this front end's power; quiet recordings peak
-#: far below it (spoken digits: median -96 dB, a quarter below -107 dB), and auDeep's scaling, which the fused
-#: encoder applies to these frames, needs the 60 dB under a window's peak. At -150 dB those bins were lost and
-#: the t-RAE part scored 62.7 instead of 67.9 % on spoken digits; digital silence (power 0) still lands here.
+#: far below it (spoken digits: median -96 dB, a quarter below -107 dB); digital silence (power 0) lands here.
 FLOOR_DB = -250.0
 
 
@@ -52,17 +50,39 @@ def power_db(power: np.ndarray) -> np.ndarray:
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), FLOOR_DB).astype(np.float32)
 
 
+#: The lowest level of :func:`level_features` (the codebook's floor): quieter bins read as this level.
+LEVEL_FLOOR_DB = -120.0
+
+
+def level_features(power: np.ndarray) -> np.ndarray:
+    """Linear (mel) power [shape=(T, F)] -> absolute dB clipped to [LEVEL_FLOOR_DB, 0] and divided by
+    -LEVEL_FLOOR_DB, so in [-1, 0], float32: the level half of a ``db+audeep-minmax`` input, on the scale of the
+    auDeep half, so that one int8 input range fits both (0.47 dB a step)."""
+    return (np.clip(power_db(power), LEVEL_FLOOR_DB, 0.0) / -LEVEL_FLOOR_DB).astype(np.float32)
+
+
 #: How a bundle turns a window's power into its encoder's input (``frontend.normalization`` in bundle.json).
-NORMALIZATIONS = ("audeep-minmax", "db")
+NORMALIZATIONS = ("audeep-minmax", "db", "db+audeep-minmax")
+#: The normalization whose input is two views of the window side by side over the bands, (T, 2F).
+STACKED = "db+audeep-minmax"
+
+
+def input_bands(normalization: str, bands: int) -> int:
+    """Width of the encoder input of a window of ``bands`` bands: 2 x bands for the stacked normalization."""
+    return 2 * bands if normalization == STACKED else bands
 
 
 def encoder_input(power: np.ndarray, normalization: str, clip_below: float | None = None,
                   clip_above: float | None = None) -> np.ndarray:
-    """One window's linear power [shape=(T, F)] -> the encoder input [shape=(T, F)], float32.
+    """One window's linear power [shape=(T, F)] -> the encoder input [shape=(T, F), stacked: (T, 2F)], float32.
 
     ``audeep-minmax``: :func:`window_features` (auDeep's per-window scaling; clip settings apply);
-    ``db``: :func:`power_db` (absolute level kept; clip settings unused).
+    ``db``: :func:`power_db` (absolute level kept; clip settings unused);
+    ``db+audeep-minmax``: :func:`level_features` beside :func:`window_features` (encoders that read both, such
+    as the codebook fused with a t-RAE: the device computes auDeep's scaling, the graph holds no division).
     """
     if normalization == "db":
         return power_db(power)
+    if normalization == STACKED:
+        return np.concatenate([level_features(power), window_features(power, clip_below, clip_above)], axis=1)
     return window_features(power, clip_below, clip_above)

@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -64,6 +65,8 @@ class Codebook:
     centre: np.ndarray
     scale: np.ndarray
     floor_db: float
+    normalization: ClassVar[str] = "db"
+    clip_below: ClassVar[float | None] = None
 
     @property
     def embedding_size(self) -> int:
@@ -73,6 +76,10 @@ class Codebook:
     def embedding_parts(self) -> dict[str, int]:
         """One encoder: no parts."""
         return {}
+
+    def inputs(self, db: np.ndarray) -> np.ndarray:
+        """(N, T, F) absolute-dB windows (a corpus's) -> the encoder's inputs: the same windows."""
+        return db
 
     def raw_features(self, windows: np.ndarray) -> np.ndarray:
         """(N, T, F) dB windows -> (N, 2K + 2F) pooled responses and band statistics, before standardising."""

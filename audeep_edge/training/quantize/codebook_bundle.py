@@ -3,12 +3,14 @@ precision, with its parity report.
 
 The same conversion and parity report (:func:`~audeep_edge.training.quantize.bundle_writer.convert_and_write`,
 with the Edge TPU compiler for edgetpu where it is installed) and manifest as ``audeep-edge quantize`` uses for
-autoencoder runs; what differs is the graph (the encoder's ``model``) and the bundle's ``normalization`` (``db``:
-the encoder reads absolute dB frames).
+autoencoder runs; what differs is the graph (the encoder's ``model``) and the bundle's ``normalization`` (the
+encoder's: ``db``, absolute dB frames, for the codebook; ``db+audeep-minmax``, those beside auDeep's scaling, for
+the fused encoder).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Protocol
 
@@ -22,14 +24,20 @@ from audeep_edge.training.quantize.bundler import use_tensorflow_backend
 
 
 class DbEncoder(Protocol):
-    """An encoder of absolute-dB windows: :class:`~audeep_edge.training.codebook.Codebook` or
-    :class:`~audeep_edge.training.fused.FusedEncoder`."""
+    """An encoder of level-aware windows: :class:`~audeep_edge.training.codebook.Codebook` or
+    :class:`~audeep_edge.training.fused.FusedEncoder`; ``normalization`` and ``clip_below`` say how the device
+    turns a window's power into its input (:func:`~audeep_edge.features.encoder_input`)."""
+
+    normalization: str
+    clip_below: float | None
 
     @property
     def embedding_size(self) -> int: ...
 
     @property
     def embedding_parts(self) -> dict[str, int]: ...
+
+    def inputs(self, db: np.ndarray) -> np.ndarray: ...
 
     def model(self, window_frames: int, *, inference: bool = False): ...
 
@@ -53,10 +61,11 @@ def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str],
                  window_frames: int,
                  precision: str, calibration: np.ndarray, check: np.ndarray, check_labels: np.ndarray | None,
                  output: Path, name: str, training: dict, hop_seconds: float = 1.0) -> dict:
-    """Convert, measure parity on ``check`` windows (N, T, F) dB, write ``output``; return the parity report.
+    """Convert, measure parity on ``check`` encoder inputs (N, T, F'), write ``output``; return the parity report.
 
     ``labels`` name the head's classes; ``check_labels`` (N,) are class names.
-    ``calibration`` (M, T, F) dB windows set the int8 ranges (unlabelled audio: the training corpus).
+    ``calibration`` (M, T, F') encoder inputs set the int8 ranges (unlabelled audio: the training corpus).
+    ``spec``: the corpus's front end; the bundle takes its ``clip_below`` from the encoder.
     """
     use_tensorflow_backend()
     reference = deployable(encoder, head, window_frames)
@@ -68,11 +77,13 @@ def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str],
         report, _ = convert_and_write(reference, graph, staging, precision=precision, calibration=calibration,
                                       windows=check, targets=targets, data=training.get("accuracy_data"))
         classes = report.get("classes", {})
+        spec = dataclasses.replace(spec, clip_below=encoder.clip_below)
         write_manifest(staging, name=name, precision=precision, frontend=spec,
                        geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
                        embedding_size=encoder.embedding_size, labels=labels if head else [],
                        input_dtype="int8" if precision in ("int8", "edgetpu") else "float32",
-                       hop_seconds=hop_seconds, normalization="db", embedding_parts=encoder.embedding_parts,
+                       hop_seconds=hop_seconds, normalization=encoder.normalization,
+                       embedding_parts=encoder.embedding_parts,
                        training={**training, "accuracy": classes.get("accuracy_quantized"),
                                  "accuracy_float": classes.get("accuracy_float")})
     return report
