@@ -131,7 +131,7 @@ say "install.sh under $first_cpu took $((SECONDS - t)) s"
 
 PACKAGED=$(in_root "$first_cpu" "$VENV/bin/python" -c \
     'from audeep_edge.pipeline.assemble import find_bundle; print(find_bundle(None, None).path)')
-PACKAGED_INT8=$(dirname "$PACKAGED")/esc10-int8.bundle
+PACKAGED_INT8=$(dirname "$PACKAGED")/general-fused-int8.bundle  # the default's full-int8 twin (stacked input)
 cpu_profiles=() tpu_profiles=()
 for profile in firmware_configs/*.toml; do
     if grep -q '^precision *= *"edgetpu"' "$profile"; then tpu_profiles+=("$SRC/$profile")
