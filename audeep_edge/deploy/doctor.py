@@ -121,7 +121,8 @@ def find_bundle_check(cfg: ListenConfig) -> tuple[Bundle | None, Check]:
     return bundle, Check("bundle", OK, f"{bundle.name} ({bundle.precision}, {size_mb:.2f} MB, sha256 "
                                        f"{bundle.manifest['sha256'][:12]}... matches) at {bundle.path}: "
                                        f"{bundle.geometry.fs} Hz, {frames}x{bins} window = "
-                                       f"{bundle.window_seconds:.2f} s, embedding {bundle.embedding_size}{classes}")
+                                       f"{bundle.window_seconds:.2f} s ({bundle.normalization}), "
+                                       f"embedding {bundle.embedding_size}{classes}")
 
 
 def model_check(cfg: ListenConfig, bundle: Bundle) -> Check:
