@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from audeep_edge.features.normalize import LEVEL_FLOOR_DB
 from audeep_edge.training.corpus import Corpus
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class CodebookSettings:
     max_patches: int = 200_000
     iterations: int = 15
     stat_windows: int = 2000
-    floor_db: float = -120.0
+    floor_db: float = LEVEL_FLOOR_DB  # the level half of the fused encoder's input starts there too
     seed: int = 1
 
 
