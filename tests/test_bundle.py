@@ -76,6 +76,8 @@ def test_a_corrupt_model_file_is_refused_with_one_line_naming_it(bundle_dir):
     (lambda d: _edit(d, lambda m: m["labels"].pop()), "2 labels for 3 class probabilities"),
     (lambda d: _edit(d, lambda m: m["input"].update(shape=[1, 100, 128])), "window_frames=124"),
     (lambda d: _edit(d, lambda m: m["frontend"].update(normalization="z-score")), "normalization 'z-score'"),
+    (lambda d: _edit(d, lambda m: m["frontend"].update(clip_below="x")), r"clip-below must be a finite dB value"),
+    (lambda d: _edit(d, lambda m: m["frontend"].update(clip_below=5)), r"at or below 0 .* got 5"),
     # the stacked normalization feeds two views of the 128 bands side by side: a 128-wide input cannot take them
     (lambda d: _edit(d, lambda m: m["frontend"].update(normalization="db+audeep-minmax")), r"bins=256"),
     (lambda d: _edit(d, lambda m: m["stream"].update(hop_seconds=-1)), r"hop_seconds -1.0 must be in \(0, 3600\]"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import logging
 from dataclasses import asdict, dataclass, field, fields
 
@@ -75,6 +76,12 @@ class FrontendConfig:
             )
         if self.mel_bands is not None and self.mel_bands < 1:
             raise ConfigError(f"--mel-spectrum must be a positive number of filters, got {self.mel_bands}")
+        for name in ("clip_below", "clip_above"):  # dB re the window's maximum (a bundle.json may hold anything)
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                          and math.isfinite(value) and value <= 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite dB value at or below 0 (re the "
+                                  f"window's maximum), got {value!r}")
         if self.clip_below is not None and self.clip_above is not None and self.clip_below >= self.clip_above:
             raise ConfigError(f"--clip-below {self.clip_below} must be lower than --clip-above {self.clip_above}")
         if (self.chunk_length is None) != (self.chunk_count is None):
