@@ -65,6 +65,8 @@ class Bundle(WindowFraming):
     precision : one of :data:`PRECISIONS`.
     embedding_parts : named spans of the embedding when it is several encoders side by side
         (``outputs.embedding_parts`` in ``bundle.json``: name -> size, in order); empty otherwise.
+    accept_similarity : the cosine at which an enrolled class accepts a window when the device has no baseline,
+        measured for this encoder (``enroll.accept_similarity``); None: the enrolment's fixed default.
     """
 
     path: Path
@@ -74,6 +76,7 @@ class Bundle(WindowFraming):
     embedding_size: int
     precision: str
     embedding_parts: dict[str, slice]
+    accept_similarity: float | None = None
 
     @property
     def name(self) -> str:
@@ -193,9 +196,17 @@ def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
     hop_seconds = float(manifest.get("stream", {}).get("hop_seconds", 1.0))
     if not 0 < hop_seconds <= MAX_HOP_SECONDS:  # also refuses NaN
         raise ValueError(f"stream.hop_seconds {hop_seconds} must be in (0, {MAX_HOP_SECONDS:g}]")
+    enroll = manifest.get("enroll", {})
+    if not isinstance(enroll, dict):
+        raise ValueError(f"enroll {enroll!r} must be a table")
+    accept = enroll.get("accept_similarity")
+    if accept is not None and (isinstance(accept, bool) or not isinstance(accept, (int, float))
+                               or not -1 <= accept <= 1):  # also refuses NaN
+        raise ValueError(f"enroll.accept_similarity {accept!r} must be a cosine in [-1, 1]")
     return Bundle(path=directory, manifest=manifest, model_path=model_path, frontend=frontend, geometry=geometry,
                   window_frames=window_frames, labels=labels, embedding_size=embedding_size,
-                  precision=precision, embedding_parts=parts, hop_seconds=hop_seconds)
+                  precision=precision, embedding_parts=parts, hop_seconds=hop_seconds,
+                  accept_similarity=None if accept is None else float(accept))
 
 
 def _embedding_parts(sizes: object, embedding_size: int) -> dict[str, slice]:
@@ -250,6 +261,7 @@ def write_manifest(
     training: dict | None = None,
     normalization: str = NORMALIZATION,
     embedding_parts: dict[str, int] | None = None,
+    accept_similarity: float | None = None,
 ) -> Path:
     """Write ``directory/bundle.json`` for the ``model.tflite`` already in ``directory``; return its path.
 
@@ -264,6 +276,8 @@ def write_manifest(
     training : data set name, license, accuracy, run directory, ...
     normalization : one of :data:`~audeep_edge.features.NORMALIZATIONS` (how power becomes the model input).
     embedding_parts : name -> size of each encoder's span, in order, when the embedding is several side by side.
+    accept_similarity : the enrolment's no-baseline threshold measured for this encoder
+        (:func:`~audeep_edge.head.enroll.calibrated_accept`); None: the enrolment's fixed default.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -295,6 +309,8 @@ def write_manifest(
         "training": dict(training or {}),
         "versions": package_versions(),
     }
+    if accept_similarity is not None:
+        manifest["enroll"] = {"accept_similarity": round(float(accept_similarity), 4)}
     path = directory / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path

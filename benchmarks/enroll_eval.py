@@ -8,7 +8,8 @@ Protocols (test fold f rotates over 1..5, ``--draws`` random choices of the k cl
   mean of the other folds (what a baseline would have heard);
 * open set: one class enrolled from k clips; share of fold f's clips of that class accepted (membership >= 0.5)
   and of the 9 other classes accepted by mistake: with a baseline (the other folds' clips of the 9 other classes
-  as this device's ordinary sound: per-class thresholds) and without (the fixed ``ACCEPT_SIMILARITY``);
+  as this device's ordinary sound: per-class thresholds) and without (the bundle's ``accept_similarity``, else
+  the fixed ``ACCEPT_SIMILARITY``);
 * trained head + enrolled class: a logistic-regression head trained on 9 classes (other folds) plus the 10th
   enrolled from k clips with those 9 classes' training clips as the baseline, combined as ``listen`` does
   (``EnrolledHead.combine``); accuracy on fold f.
@@ -37,13 +38,15 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import esc10_embeddings  # noqa: E402
 
+from audeep_edge.bundle import load_bundle  # noqa: E402
 from audeep_edge.head.enroll import ACCEPT_SIMILARITY, FALSE_ACCEPT, Enrollment  # noqa: E402
 
 SHOTS = (1, 3, 5)
 
 
-def enrolled_head(x: np.ndarray, labels: np.ndarray, classes: list[str], negatives: np.ndarray | None = None):
-    enrollment = Enrollment("unused", "sha", x.shape[1])
+def enrolled_head(x: np.ndarray, labels: np.ndarray, classes: list[str], negatives: np.ndarray | None = None,
+                  accept: float | None = None):
+    enrollment = Enrollment("unused", "sha", x.shape[1], accept)
     for c in classes:
         enrollment.add(c, x[labels == c])
     return enrollment.head(negatives)
@@ -99,8 +102,9 @@ def closed_set(data, draws: int, with_sklearn: bool) -> dict[str, dict[int, list
     return acc
 
 
-def open_set(data, draws: int) -> dict[tuple[str, int], tuple[list[float], list[float], list[float]]]:
-    """(with/without baseline, k) -> (true accept rates, false accept rates, ROC AUCs of the similarity)."""
+def open_set(data, draws: int, accept: float | None) -> dict[tuple[str, int], tuple[list, list, list]]:
+    """(with/without baseline, k) -> (true accept rates, false accept rates, ROC AUCs of the similarity);
+    ``accept``: the bundle's no-baseline threshold (None: the fixed default)."""
     out: dict[tuple[str, int], tuple[list, list, list]] = {}
     for fold in range(1, 6):
         pool, test = data.folds != fold, data.folds == fold
@@ -112,7 +116,7 @@ def open_set(data, draws: int) -> dict[tuple[str, int], tuple[list[float], list[
                 for _ in range(draws):
                     chosen = pick(rng, data, pool, c, k)
                     for mode, negatives in (("baseline", everyday), ("no baseline", None)):
-                        head = enrolled_head(data.x[chosen], data.labels[chosen], [c], negatives)
+                        head = enrolled_head(data.x[chosen], data.labels[chosen], [c], negatives, accept)
                         sims = head.similarities(data.x[test])
                         accepted = head.membership(sims) >= 0.5
                         tpr, fpr, aucs = out.setdefault((mode, k), ([], [], []))
@@ -171,7 +175,6 @@ def time_embed_and_fit(bundle_dir: Path, esc10: Path, repeats: int = 3) -> tuple
     import soundfile
 
     from audeep_edge.audio import read_audio
-    from audeep_edge.bundle import load_bundle
     from audeep_edge.pipeline.embed import embed_audio
 
     bundle = load_bundle(bundle_dir)
@@ -209,12 +212,14 @@ def main() -> None:
         cells = [f"{np.mean(by_k[k]):.3f} ± {np.std(by_k[k]):.3f}" if k in by_k else "" for k in (*SHOTS, 32)]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
-    rates = open_set(data, max(1, args.draws // 2))
+    accept = load_bundle(args.bundle).accept_similarity if args.bundle else None
+    rates = open_set(data, max(1, args.draws // 2), accept)
     print("\nopen set, one class enrolled: accepted share of its test clips / of the 9 other classes' clips")
     print("| thresholds | " + " | ".join(f"k={k}" for k in SHOTS) + " |")
     print("|---|" + "---|" * len(SHOTS))
     for mode, label in (("baseline", f"per class, {FALSE_ACCEPT:.0%} of the baseline"),
-                        ("no baseline", f"fixed cosine {ACCEPT_SIMILARITY}")):
+                        ("no baseline", f"fixed cosine {ACCEPT_SIMILARITY}" if accept is None
+                         else f"the bundle's cosine {accept:.3f}")):
         cells = [f"{np.mean(rates[mode, k][0]):.2f} / {np.mean(rates[mode, k][1]):.3f}" for k in SHOTS]
         print(f"| {label} | " + " | ".join(cells) + " |")
     print("| ROC AUC of the similarity | " + " | ".join(f"{np.mean(rates['baseline', k][2]):.3f}" for k in SHOTS)

@@ -59,6 +59,17 @@ def test_an_embedding_of_encoders_side_by_side_names_their_spans(tmp_path):
     assert load_bundle(directory).embedding_parts == {"codebook": slice(0, 1280), "t-rae": slice(1280, 2304)}
 
 
+def test_a_bundle_carries_the_enrolment_threshold_measured_for_its_encoder(tmp_path, bundle_dir):
+    assert load_bundle(bundle_dir).accept_similarity is None  # older bundles: the enrolment's fixed default
+    directory = tmp_path / "fused.bundle"
+    directory.mkdir()
+    (directory / MODEL_FILE).write_bytes(b"TFL3 model bytes")
+    write_manifest(directory, name="fused", precision="dynamic", frontend=ESC_FRONTEND,
+                   geometry=ESC_FRONTEND.geometry(44100), window_frames=124, embedding_size=2304,
+                   accept_similarity=0.41237)
+    assert load_bundle(directory).accept_similarity == 0.4124
+
+
 def test_a_corrupt_model_file_is_refused_with_one_line_naming_it(bundle_dir):
     (bundle_dir / MODEL_FILE).write_bytes(b"TFL3 model bytes, flipped")
     with pytest.raises(ModelError, match="sha256") as info:
@@ -86,6 +97,10 @@ def test_a_corrupt_model_file_is_refused_with_one_line_naming_it(bundle_dir):
      "parts add up to 2000, not the embedding size 1024"),
     (lambda d: _edit(d, lambda m: m["outputs"].update(embedding_parts={"a": 1024.0})), "not a positive integer"),
     (lambda d: _edit(d, lambda m: m["outputs"].update(embedding_parts=[1024])), "must map part names to sizes"),
+    (lambda d: _edit(d, lambda m: m.update(enroll={"accept_similarity": "x"})), "must be a cosine in"),
+    (lambda d: _edit(d, lambda m: m.update(enroll={"accept_similarity": 1.5})), "must be a cosine in"),
+    (lambda d: _edit(d, lambda m: m.update(enroll={"accept_similarity": True})), "must be a cosine in"),
+    (lambda d: _edit(d, lambda m: m.update(enroll=[0.5])), "must be a table"),
     # a hash that matches does not make a file outside the bundle its model
     (lambda d: _edit(d, lambda m: m.update(model_file="../../../../../../../../etc/passwd",
                                            sha256=sha256_of(Path("/etc/passwd")))), "outside the bundle directory"),

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from audeep_edge.errors import ConfigError, DataError, ModelError
-from audeep_edge.head.enroll import ACCEPT_SIMILARITY, ENROLLED_FILE, ENROLLED_INDEX, Enrollment, check_name
+from audeep_edge.head.enroll import (ACCEPT_SIMILARITY, ENROLLED_FILE, ENROLLED_INDEX, Enrollment, calibrated_accept,
+                                     check_name)
 from audeep_edge.head.reload import Reloading
 
 D = 32
@@ -48,6 +49,20 @@ def test_acceptance_is_calibrated_on_the_device_s_ordinary_sound(sounds):
     assert 0.02 < np.mean(membership >= 0.5) < 0.08  # FALSE_ACCEPT = 5 % of ordinary windows
     assert np.mean(head.membership(head.similarities(draw(0, 50))) >= 0.5) > 0.9
     assert enrollment.head().accept.tolist() == [ACCEPT_SIMILARITY]  # no baseline: the fixed default
+
+
+def test_without_a_baseline_a_class_accepts_from_the_threshold_measured_for_the_bundle_s_encoder(sounds):
+    draw = sounds
+    labelled = np.concatenate([draw(c, 40) for c in range(5)])
+    labels = np.repeat(np.arange(5), 40)
+    accept = calibrated_accept(labelled, labels)
+    enrollment = Enrollment("unused", "sha", D, accept_similarity=accept)
+    enrollment.add("doorbell", draw(0, 5))
+    head = enrollment.head()
+    assert head.accept.tolist() == [accept]
+    others = np.concatenate([draw(c, 100) for c in range(1, 5)])
+    assert np.mean(head.membership(head.similarities(others)) >= 0.5) < 0.1  # about FALSE_ACCEPT of other sounds
+    assert np.mean(head.membership(head.similarities(draw(0, 50))) >= 0.5) > 0.9
 
 
 def test_combined_probabilities_give_enrolled_sounds_their_label_and_leave_the_rest_to_the_trained_head(sounds):

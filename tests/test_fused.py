@@ -58,6 +58,7 @@ def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused
     inputs = device_inputs(encoder, power)
     assert inputs.shape == (len(power), T, input_bands(encoder.normalization, F)) == (len(power), T, 2 * F)
     encoder.centre = encoder.scale = None
+    encoder.whitening = {}
     embedding = encoder.embed(inputs)
     assert embedding.shape == (len(power), encoder.embedding_size) == (len(power), 2 * K + 2 * F + 16)
     # the codebook reads the absolute level (its floor, -120 dB, above the front end's)
@@ -77,6 +78,10 @@ def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused
     encoder.standardise(inputs)
     recurrent = encoder.embed(inputs)[:, 2 * K + 2 * F:]
     np.testing.assert_allclose(recurrent.mean(0), 0.0, atol=1e-4)
+    # standardised on the corpus, then each part partially whitened on it (the graph computes the numpy fit)
+    assert set(encoder.whitening) == {"codebook", "t-rae"}
+    standardised = (alone - encoder.centre) / encoder.scale
+    np.testing.assert_allclose(recurrent, encoder.whitening["t-rae"].apply(standardised), atol=1e-3)
 
 
 @pytest.mark.parametrize("precision", ["dynamic", "int8"])
@@ -88,11 +93,13 @@ def test_a_fused_bundle_reads_stacked_windows_and_runs_on_litert_close_to_keras(
     encoder.standardise(inputs)
     spec = FrontendConfig(mel_bands=F, window_width=0.08, window_overlap=0.04, sample_rate=44100)
     out = tmp_path / f"fused-{precision}.bundle"
+    kinds = np.arange(len(inputs)) % 3  # labelled windows: the converted model's own enrolment threshold
     report = build_bundle(encoder, None, [], spec=spec, window_frames=T, precision=precision, calibration=inputs,
                           check=inputs[:8], check_labels=None, output=out, name=f"fused-{precision}",
-                          training={"accuracy_data": "synthetic windows"})
+                          training={"accuracy_data": "synthetic windows"}, enrol=(inputs, kinds))
     assert report["embedding"]["cosine_mean"] >= 0.99
     bundle = load_bundle(out)
+    assert -1 <= bundle.accept_similarity <= 1 and bundle.accept_similarity == round(report["accept_similarity"], 4)
     assert bundle.normalization == "db+audeep-minmax" and bundle.embedding_size == encoder.embedding_size
     assert bundle.frontend.clip_below == -60 and bundle.input_shape == (1, T, 2 * F)
     runtime = Encoder(bundle.model_path)

@@ -152,7 +152,8 @@ def enroll(
     if sum(x is not None and x is not False for x in (label, remove, list_ or None)) != 1:
         raise ConfigError("pass exactly one of --label NAME, --remove NAME or --list")
     bundle = _load_bundle(bundle_path, writable=not list_)
-    enrollment = Enrollment.load(bundle.path, bundle.manifest["sha256"], bundle.embedding_size)
+    enrollment = Enrollment.load(bundle.path, bundle.manifest["sha256"], bundle.embedding_size,
+                                 bundle.accept_similarity)
     if list_:
         for name in enrollment.names:
             info = enrollment.info(name)

@@ -26,6 +26,7 @@ class Adaptation:
     bundle_dir : the bundle directory (where ``baseline.npz`` and ``enrolled.npz`` live).
     model_sha256 : the bundle model's hash (files made with another model are refused).
     embedding_size : D.
+    accept_similarity : the bundle's no-baseline enrolment threshold (``Bundle.accept_similarity``).
     events : when scores become ``novel`` events.
     interval : seconds between checks of the files.
 
@@ -35,13 +36,15 @@ class Adaptation:
     """
 
     def __init__(self, bundle_dir: str | Path, model_sha256: str, embedding_size: int, *,
-                 events: NoveltyConfig | None = None, interval: float = 2.0) -> None:
+                 accept_similarity: float | None = None, events: NoveltyConfig | None = None,
+                 interval: float = 2.0) -> None:
         bundle_dir = Path(bundle_dir)
         self._baseline = Reloading(bundle_dir / BASELINE_FILE, lambda: bundle_baseline(bundle_dir, model_sha256),
                                    interval=interval)
         self._enrolled = Reloading(
             bundle_dir / ENROLLED_FILE,
-            lambda: Enrollment.load(bundle_dir, model_sha256, embedding_size).head(negatives=self._negatives()),
+            lambda: Enrollment.load(bundle_dir, model_sha256, embedding_size, accept_similarity).head(
+                negatives=self._negatives()),
             interval=interval)
         self.detector = NoveltyDetector(events)
 

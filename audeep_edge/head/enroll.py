@@ -4,8 +4,9 @@ Each enrolled class is the centroid of its examples' embeddings scaled to unit l
 class is the cosine to its centroid (nearest centroid: as accurate as a logistic regression on so few examples,
 and enrolling is an average). A window *belongs* to an enrolled class with probability
 ``sigmoid((similarity - accept) / SHARPNESS)``. The class's ``accept`` is the similarity that only
-:data:`FALSE_ACCEPT` of this device's ordinary windows reach (the baseline's sample of normal sound), or
-:data:`ACCEPT_SIMILARITY` without a baseline. :meth:`EnrolledHead.combine` splits the best membership ``m`` among
+:data:`FALSE_ACCEPT` of this device's ordinary windows reach (the baseline's sample of normal sound), or without a
+baseline the bundle's ``accept_similarity`` (:func:`calibrated_accept`, measured when it was built) or else
+:data:`ACCEPT_SIMILARITY`. :meth:`EnrolledHead.combine` splits the best membership ``m`` among
 the enrolled classes (softmax over similarities) and leaves ``1 - m`` to the bundle's trained head, so ``listen``
 reports one distribution over trained + enrolled labels. Without a trained head the ``1 - m`` is "none of these"
 and the probabilities sum to ``m``.
@@ -33,8 +34,8 @@ ENROLLED_INDEX = "enrolled.json"
 FORMAT_VERSION = 1
 #: share of the baseline's ordinary windows an enrolled class may accept (sets its threshold)
 FALSE_ACCEPT = 0.05
-#: cosine similarity at which a window is as likely enrolled as not, when there is no baseline to calibrate on
-#: (measured for the ESC-10 t-RAE: ~5 % of other classes' clips reach it; docs/adaptation.md)
+#: cosine similarity at which a window is as likely enrolled as not, when there is no baseline to calibrate on and
+#: the bundle records none (measured for the ESC-10 t-RAE: ~5 % of other classes' clips reach it; docs/adaptation.md)
 ACCEPT_SIMILARITY = 0.7
 #: width of the sigmoid around ``accept``, in cosine units, when there is no baseline
 SHARPNESS = 0.05
@@ -99,6 +100,21 @@ class EnrolledHead:
         return np.concatenate([(1.0 - m) * base, enrolled], axis=1)
 
 
+def calibrated_accept(embeddings: np.ndarray, labels: np.ndarray, k: int = 5, draws: int = 10,
+                      seed: int = 0) -> float:
+    """The cosine to a centroid of ``k`` clips of one class that :data:`FALSE_ACCEPT` of the other classes' clips
+    reach, over labelled embeddings [shape=(n, D)] and their labels [shape=(n,)] (``draws`` centroids per class):
+    the no-baseline threshold a bundle records for its encoder, measured as :data:`ACCEPT_SIMILARITY` was."""
+    x, labels = _unit_rows(np.asarray(embeddings, dtype=np.float64)), np.asarray(labels)
+    rng, similarities = np.random.default_rng(seed), []
+    for label in np.unique(labels):
+        own = np.flatnonzero(labels == label)
+        for _ in range(draws):
+            centroid = _unit_rows(x[rng.choice(own, min(k, len(own)), replace=False)].mean(axis=0))
+            similarities.append(x[labels != label] @ centroid)
+    return float(np.quantile(np.concatenate(similarities), 1.0 - FALSE_ACCEPT))
+
+
 def active_windows(levels_dbfs: np.ndarray, range_db: float = ACTIVE_RANGE_DB) -> np.ndarray:
     """Mask [shape=(n,)] of the windows within ``range_db`` of the loudest (the pauses between two rings of
     a doorbell would otherwise teach it silence)."""
@@ -137,12 +153,16 @@ class Enrollment:
     bundle_dir : the bundle directory.
     model_sha256 : the bundle model's hash (examples from another model are meaningless).
     embedding_size : D.
+    accept_similarity : the bundle's no-baseline threshold (``Bundle.accept_similarity``); None:
+        :data:`ACCEPT_SIMILARITY`.
     """
 
-    def __init__(self, bundle_dir: str | Path, model_sha256: str, embedding_size: int) -> None:
+    def __init__(self, bundle_dir: str | Path, model_sha256: str, embedding_size: int,
+                 accept_similarity: float | None = None) -> None:
         self.bundle_dir = Path(bundle_dir)
         self.model_sha256 = model_sha256
         self.embedding_size = int(embedding_size)
+        self.accept_similarity = ACCEPT_SIMILARITY if accept_similarity is None else float(accept_similarity)
         self._examples: dict[str, np.ndarray] = {}
         self._info: dict[str, dict] = {}
 
@@ -189,13 +209,13 @@ class Enrollment:
         Parameters
         ----------
         negatives : (M, D) embeddings of this device's ordinary sound (the baseline's sample); each class accepts
-            at most :data:`FALSE_ACCEPT` of them. None: every class accepts from :data:`ACCEPT_SIMILARITY`.
+            at most :data:`FALSE_ACCEPT` of them. None: every class accepts from ``accept_similarity``.
         """
         if not self._examples:
             return None
         centroids = np.stack([_unit_rows(_unit_rows(x).mean(axis=0)) for x in self._examples.values()])
         if negatives is None or len(negatives) == 0:
-            accept = np.full(len(centroids), ACCEPT_SIMILARITY)
+            accept = np.full(len(centroids), self.accept_similarity)
             sharpness = np.full(len(centroids), SHARPNESS)
         else:
             sims = _unit_rows(np.asarray(negatives, np.float32)) @ centroids.T
@@ -229,14 +249,15 @@ class Enrollment:
                 "classes": [{"name": n, **self.info(n)} for n in self.names]}
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, model_sha256: str, embedding_size: int) -> "Enrollment":
+    def load(cls, bundle_dir: str | Path, model_sha256: str, embedding_size: int,
+             accept_similarity: float | None = None) -> "Enrollment":
         """The bundle's enrolled classes (none when ``enrolled.npz`` does not exist).
 
         Raises
         ------
         ModelError : unreadable file, or examples made with another model (enroll again).
         """
-        enrollment = cls(bundle_dir, model_sha256, embedding_size)
+        enrollment = cls(bundle_dir, model_sha256, embedding_size, accept_similarity)
         path = enrollment.path
         if not path.is_file():
             return enrollment

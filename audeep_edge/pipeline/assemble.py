@@ -186,7 +186,8 @@ def open_adaptation(bundle: Bundle, novelty: NoveltyConfig) -> Adaptation:
     """
     from audeep_edge.head.adaptation import Adaptation
 
-    return Adaptation(bundle.path, bundle.manifest["sha256"], bundle.embedding_size, events=novelty)
+    return Adaptation(bundle.path, bundle.manifest["sha256"], bundle.embedding_size,
+                      accept_similarity=bundle.accept_similarity, events=novelty)
 
 
 def check_watched(cfg: ListenConfig, labels: list[str]) -> None:

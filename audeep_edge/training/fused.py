@@ -7,12 +7,13 @@ the window's absolute level (:func:`~audeep_edge.features.level_features`, for t
 per-window scaling of it (:func:`~audeep_edge.features.window_features`, what the t-RAE was trained on). The device
 computes both; the graph holds no per-window division, which full int8 could not compute (in-graph, its 0.6 dB
 input step and quantised intermediate ranges took the int8 bundle's spoken digits from 56 to 44 %). Each part is
-standardised by corpus statistics before the concatenation, so one int8 range fits the whole vector.
+standardised by corpus statistics, then partially whitened on them (:mod:`~audeep_edge.training.whitening`:
+:data:`WHITENING` per part), before the concatenation, so one int8 range fits the whole vector.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,17 +22,24 @@ import numpy as np
 from audeep_edge.features.normalize import LEVEL_FLOOR_DB, STACKED, encoder_input
 from audeep_edge.training.codebook import Codebook
 from audeep_edge.training.codebook import encoder_model as codebook_model
+from audeep_edge.training.whitening import PartialWhitening, WhiteningSettings
+
+#: how far each part is whitened: the codebook's 1280 dimensions lightly, the t-RAE's 1024 more (power 0.15 on the
+#: codebook gave back 2.3 points of ESC-10 1-shot and cost 2.6 of digits linear; docs/generalisation.md)
+WHITENING = {"codebook": WhiteningSettings(power=0.25), "t-rae": WhiteningSettings(power=0.5)}
 
 
 @dataclass
 class FusedEncoder:
-    """A codebook and a t-RAE run (``run_dir``) with the t-RAE embedding's corpus ``centre`` and ``scale`` (R,)."""
+    """A codebook and a t-RAE run (``run_dir``) with the t-RAE embedding's corpus ``centre`` and ``scale`` (R,), and
+    each part's corpus ``whitening`` (by part name; a part without one is passed on standardised)."""
 
     codebook: Codebook
     run_dir: Path
     clip_below: float
     centre: np.ndarray | None = None
     scale: np.ndarray | None = None
+    whitening: dict[str, PartialWhitening] = field(default_factory=dict)
     normalization: ClassVar[str] = STACKED
 
     def __post_init__(self) -> None:
@@ -67,14 +75,21 @@ class FusedEncoder:
         recurrent = trae(inputs[:, :, bands:])["embedding"]
         if self.centre is not None:
             recurrent = (recurrent - self.centre.astype("float32")) * (1.0 / self.scale).astype("float32")
-        embedding = ops.concatenate([codebook_model(self.codebook, window_frames)(level_db), recurrent], axis=-1)
-        return keras.Model(inputs, embedding, name="fused_encoder")
+        parts = {"codebook": codebook_model(self.codebook, window_frames)(level_db), "t-rae": recurrent}
+        parts = [self.whitening[name].layer(part, name.replace("-", "_")) if name in self.whitening else part
+                 for name, part in parts.items()]
+        return keras.Model(inputs, ops.concatenate(parts, axis=-1), name="fused_encoder")
 
     def standardise(self, windows: np.ndarray) -> None:
-        """Set the t-RAE part's centre and scale from (N, T, 2F) inputs of unlabelled audio."""
+        """Set the t-RAE part's centre and scale, then each part's :data:`WHITENING`, from (N, T, 2F) inputs of
+        unlabelled audio."""
         self.centre = self.scale = None
-        raw = self.embed(windows)[:, self.codebook.embedding_size:]
-        self.centre, self.scale = raw.mean(0), np.maximum(raw.std(0), 1e-3)
+        self.whitening = {}
+        raw = self.embed(windows)
+        k = self.codebook.embedding_size
+        self.centre, self.scale = raw[:, k:].mean(0), np.maximum(raw[:, k:].std(0), 1e-3)
+        standardised = {"codebook": raw[:, :k], "t-rae": (raw[:, k:] - self.centre) / self.scale}
+        self.whitening = {name: PartialWhitening.fit(standardised[name], WHITENING[name]) for name in standardised}
 
     def embed(self, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """(N, T, 2F) inputs -> (N, D) embeddings, float32."""

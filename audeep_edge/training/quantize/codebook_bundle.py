@@ -16,11 +16,13 @@ from typing import Protocol
 
 import numpy as np
 
-from audeep_edge.bundle import write_manifest
+from audeep_edge.bundle import MODEL_FILE, write_manifest
 from audeep_edge.features.config import FrontendConfig
+from audeep_edge.head.enroll import calibrated_accept
 from audeep_edge.own_sounds.head import LinearHead
 from audeep_edge.training.quantize.bundle_writer import convert_and_write, staged_bundle
 from audeep_edge.training.quantize.bundler import use_tensorflow_backend
+from audeep_edge.training.quantize.parity import TfliteSignature
 
 
 class DbEncoder(Protocol):
@@ -60,12 +62,16 @@ def deployable(encoder: DbEncoder, head: LinearHead | None, window_frames: int, 
 def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str], *, spec: FrontendConfig,
                  window_frames: int,
                  precision: str, calibration: np.ndarray, check: np.ndarray, check_labels: np.ndarray | None,
-                 output: Path, name: str, training: dict, hop_seconds: float = 1.0) -> dict:
+                 output: Path, name: str, training: dict, hop_seconds: float = 1.0,
+                 enrol: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Convert, measure parity on ``check`` encoder inputs (N, T, F'), write ``output``; return the parity report.
 
     ``labels`` name the head's classes; ``check_labels`` (N,) are class names.
     ``calibration`` (M, T, F') encoder inputs set the int8 ranges (unlabelled audio: the training corpus).
     ``spec``: the corpus's front end; the bundle takes its ``clip_below`` from the encoder.
+    ``enrol``: labelled encoder inputs (N, T, F') and their labels (N,); the converted model's embeddings of them
+    set the bundle's no-baseline enrolment threshold (:func:`~audeep_edge.head.enroll.calibrated_accept`;
+    ``report["accept_similarity"]``): each precision's own, as int8 shifts the cosines.
     """
     use_tensorflow_backend()
     reference = deployable(encoder, head, window_frames)
@@ -77,6 +83,9 @@ def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str],
         report, _ = convert_and_write(reference, graph, staging, precision=precision, calibration=calibration,
                                       windows=check, targets=targets, data=training.get("accuracy_data"))
         classes = report.get("classes", {})
+        if enrol is not None:
+            embeddings = TfliteSignature((staging / MODEL_FILE).read_bytes()).predict(enrol[0])["embedding"]
+            report["accept_similarity"] = calibrated_accept(embeddings, enrol[1])
         spec = dataclasses.replace(spec, clip_below=encoder.clip_below)
         write_manifest(staging, name=name, precision=precision, frontend=spec,
                        geometry=spec.geometry(spec.sample_rate), window_frames=window_frames,
@@ -84,6 +93,7 @@ def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str],
                        input_dtype="int8" if precision in ("int8", "edgetpu") else "float32",
                        hop_seconds=hop_seconds, normalization=encoder.normalization,
                        embedding_parts=encoder.embedding_parts,
+                       accept_similarity=report.get("accept_similarity"),
                        training={**training, "accuracy": classes.get("accuracy_quantized"),
                                  "accuracy_float": classes.get("accuracy_float")})
     return report
