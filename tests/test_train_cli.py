@@ -160,6 +160,7 @@ def test_unlabelled_audio_trains_a_new_encoder_and_reports_both_accuracies(own, 
     manifest = json.loads((base / "bundle.json").read_text())
     manifest["training"]["autoencoder"] = {"model_type": "t-rae", "architecture": {
         "num_layers": 1, "num_units": 8, "bidirectional_decoder": True}, "batch_size": 16}
+    manifest["enroll"] = {"accept_similarity": 0.42}
     (base / "bundle.json").write_text(json.dumps(manifest))
     output = tmp_path / "new.bundle"
     code, out, err = cli(capsys, "train", own / "sounds", "--output", output, "--bundle", base,
@@ -171,12 +172,14 @@ def test_unlabelled_audio_trains_a_new_encoder_and_reports_both_accuracies(own, 
     assert bundle.embedding_size == 16 and bundle.labels == ["beep", "hiss", "hum"]
     assert bundle.manifest["training"]["autoencoder"]["architecture"]["num_units"] == 8
     assert "accuracy_base_encoder" in bundle.manifest["training"]
+    assert bundle.accept_similarity is None  # a new encoder: the base's enrolment threshold does not hold
 
 
 def test_a_bundle_of_encoders_side_by_side_gets_the_head_input_that_cross_validates_best(own, tmp_path, capsys):
     base = shutil.copytree(TINY, tmp_path / "base.bundle")
     manifest = json.loads((base / "bundle.json").read_text())
     manifest["outputs"]["embedding_parts"] = {"first": 12, "second": 20}
+    manifest["enroll"] = {"accept_similarity": 0.42}
     (base / "bundle.json").write_text(json.dumps(manifest))
     output = tmp_path / "mine.bundle"
     code, out, err = cli(capsys, "train", own / "sounds", "--output", output, "--bundle", base)
@@ -188,6 +191,7 @@ def test_a_bundle_of_encoders_side_by_side_gets_the_head_input_that_cross_valida
     assert f"the head reads {training['head_input']} of the embedding, the best of: all" in out
     assert "the best in cross-validation" in (output / "MODEL_CARD.md").read_text()
     assert load_bundle(output).embedding_parts == {"first": slice(0, 12), "second": slice(12, 32)}
+    assert load_bundle(output).accept_similarity == 0.42  # same encoder: its enrolment threshold still holds
 
 
 def test_the_head_reads_the_part_that_tells_the_classes_apart_and_ignores_the_rest():

@@ -256,7 +256,8 @@ def train(opts: TrainOptions) -> TrainResult:
                        embedding_size=head_base.embedding_size, labels=clips.names,
                        input_dtype=head_base.manifest["input"].get("dtype", "float32"),
                        hop_seconds=head_base.hop_seconds, training=facts, normalization=head_base.normalization,
-                       embedding_parts=head_base.manifest["outputs"].get("embedding_parts"))
+                       embedding_parts=head_base.manifest["outputs"].get("embedding_parts"),
+                       accept_similarity=head_base.accept_similarity)  # the encoder's, so its threshold holds
         load_bundle(staging)
     return TrainResult(opts.output, clips, cv, head_parity, work, opts.output / CONFUSION_PNG if png else None,
                        encoder_parity, cv_base, head_input, cvs if len(cvs) > 1 else None)
