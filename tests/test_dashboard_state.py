@@ -362,9 +362,14 @@ def test_the_dashboard_and_its_recorder_trust_a_private_ca_like_listen(tls_broke
     with DashboardServer(settings, port=0, db=str(tmp_path / "h.sqlite")) as server:
         sink = MqttSink(settings, "vault", {"labels": ["Rain"]})
         assert sink.wait_connected(5)
-        sink.publish_window(json.loads(window(0)))
-        assert wait_until(lambda: any(d["id"] == "vault" and d["windows"] for d in server.state.snapshot()["devices"]))
-        assert server.state.snapshot()["broker"]["connected"]
+        # windows are live messages, not retained: one sent before the dashboard's subscription took hold is not
+        # for it to see, so the sink sends one each poll until the live view shows it
+        assert wait_until(lambda: server.state.snapshot()["broker"]["connected"])
+
+        def shown() -> bool:
+            sink.publish_window(json.loads(window(0)))
+            return any(d["id"] == "vault" and d["windows"] for d in server.state.snapshot()["devices"])
+        assert wait_until(shown)
 
         def recorded() -> list[str]:
             with urllib.request.urlopen(server.url + "api/devices", timeout=5) as response:
