@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import esc10_embeddings  # noqa: E402
 
+from audeep_edge.encoder.whitening import read_whitening  # noqa: E402
 from audeep_edge.head.baseline_fit import fit_baseline  # noqa: E402
 from audeep_edge.head.novelty import NoveltyConfig  # noqa: E402
 
@@ -45,7 +46,9 @@ MODELS = {
 
 
 def evaluate(data: esc10_embeddings.Embeddings, folds: list[int], models: dict[str, dict],
-             threshold: float) -> dict[str, dict[str, float]]:
+             threshold: float, space=None) -> dict[str, dict[str, float]]:
+    """Per model: ROC AUCs, false alarms, detections and fit times; ``space``: the bundle's whitening, undone by
+    the baselines as ``baseline fit`` does."""
     results: dict[str, dict[str, list[float]]] = {name: {"auc": [], "false_alarm": [], "detected": [],
                                                          "fit_s": []} for name in models}
     for novel in itertools.combinations(data.classes, 2):
@@ -55,7 +58,7 @@ def evaluate(data: esc10_embeddings.Embeddings, folds: list[int], models: dict[s
             test = data.folds == fold
             for name, kwargs in models.items():
                 started = time.perf_counter()
-                baseline = fit_baseline(data.x[train], groups=data.recordings[train], **kwargs)
+                baseline = fit_baseline(data.x[train], groups=data.recordings[train], space=space, **kwargs)
                 results[name]["fit_s"].append(time.perf_counter() - started)
                 raw = baseline.raw_scores(data.x[test])
                 score = baseline.score(data.x[test])
@@ -79,7 +82,10 @@ def main() -> None:
           f"{len(set(data.clips.tolist()))} clips")
     print(f"protocol: 45 novel-class pairs x test fold(s) {folds}; baseline on the other 8 classes' other folds "
           f"(~{int(np.mean([(~np.isin(data.labels, p) & (data.folds != folds[0])).sum() for p in itertools.combinations(data.classes, 2)]))} windows)")
-    results = evaluate(data, folds, {name: MODELS[name] for name in args.models}, threshold)
+    space = read_whitening(args.bundle) if args.bundle else None
+    if space is not None:
+        print(f"the baselines read the embeddings with the bundle's whitening undone ({', '.join(space.parts)})")
+    results = evaluate(data, folds, {name: MODELS[name] for name in args.models}, threshold, space)
     print(f"\n| model | ROC AUC mean | std over pairs | min | false alarms @ {threshold} | detected @ {threshold} "
           "| fit time (median) |")
     print("|---|---|---|---|---|---|---|")

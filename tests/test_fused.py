@@ -15,6 +15,7 @@ from stream_testing import cosine
 
 from audeep_edge.bundle import load_bundle
 from audeep_edge.encoder import Encoder
+from audeep_edge.encoder.whitening import read_whitening
 from audeep_edge.features import FLOOR_DB, FrontendConfig, encoder_input, input_bands
 from audeep_edge.features.normalize import window_features
 from audeep_edge.training.codebook import Codebook
@@ -100,6 +101,10 @@ def test_a_fused_bundle_reads_stacked_windows_and_runs_on_litert_close_to_keras(
     assert report["embedding"]["cosine_mean"] >= 0.99
     bundle = load_bundle(out)
     assert -1 <= bundle.accept_similarity <= 1 and bundle.accept_similarity == round(report["accept_similarity"], 4)
+    shipped = read_whitening(out)  # for novelty scoring to undo: the fit the graph computes
+    assert {name: span for name, (span, _) in shipped.parts.items()} == {"codebook": slice(0, 2 * K + 2 * F),
+                                                                        "t-rae": slice(2 * K + 2 * F, 2 * K + 2 * F + 16)}
+    np.testing.assert_allclose(shipped.parts["t-rae"][1].gains, encoder.whitening["t-rae"].gains)
     assert bundle.normalization == "db+audeep-minmax" and bundle.embedding_size == encoder.embedding_size
     assert bundle.frontend.clip_below == -60 and bundle.input_shape == (1, T, 2 * F)
     runtime = Encoder(bundle.model_path)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from audeep_edge.errors import ConfigError, DataError, ModelError
-from audeep_edge.head.baseline import load_baseline
+from audeep_edge.encoder.whitening import EmbeddingWhitening, PartialWhitening, WhiteningSettings, read_whitening
+from audeep_edge.head.baseline import bundle_baseline, load_baseline
 from audeep_edge.head.baseline_fit import METHODS, fit_baseline, fold_of_each
 from audeep_edge.head.novelty import NoveltyConfig, NoveltyDetector
 
@@ -101,6 +102,27 @@ def test_save_and_load_give_the_same_scores(world, tmp_path, method):
     assert loaded.method == method and loaded.meta["model_sha256"] == "abc" and loaded.meta["windows"] == 300
     np.testing.assert_array_equal(loaded.score(fresh), baseline.score(fresh))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.npz"]  # no temporary left behind
+
+
+def test_a_whitened_bundle_s_baseline_scores_with_the_whitening_undone_and_keeps_its_examples(world, tmp_path):
+    reference, fresh, strange = world
+    white = PartialWhitening.fit(reference, WhiteningSettings(power=1.0, rank=8))
+    EmbeddingWhitening({"all": (slice(0, D), white)}).save(tmp_path)  # the bundle directory's whitening.npz
+    space = read_whitening(tmp_path)  # as `baseline fit` reads it
+    plain = fit_baseline(reference, method="lof")
+    baseline = fit_baseline(white.apply(reference), method="lof", space=space, meta={"model_sha256": "abc"})
+    np.testing.assert_allclose(baseline.score(white.apply(fresh)), plain.score(fresh), atol=0.02)
+    np.testing.assert_allclose(baseline.score(white.apply(strange)), plain.score(strange), atol=0.02)
+    # the examples stay as the bundle gives them: enrolled classes compare the bundle's own embeddings
+    np.testing.assert_allclose(baseline.examples[:3], white.apply(reference[:3]), atol=0.05)
+    baseline.save(tmp_path / "baseline.npz")
+    loaded = bundle_baseline(tmp_path, "abc")
+    np.testing.assert_array_equal(loaded.score(white.apply(fresh)), baseline.score(white.apply(fresh)))
+    (tmp_path / "whitening.npz").unlink()
+    with pytest.raises(ModelError, match="no whitening.npz"):
+        bundle_baseline(tmp_path, "abc")
+    with pytest.raises(ModelError, match="up to dimension 48"):  # a file of another embedding size
+        fit_baseline(white.apply(reference)[:, :40], method="lof", space=space)
 
 
 def test_load_rejects_a_missing_or_corrupt_file(tmp_path):

@@ -1,12 +1,15 @@
 """Partial whitening of an embedding part: the directions that dominate unlabelled audio are damped by the power
-asked for, the others pass at one gain, and the Keras layers the bundles hold compute the numpy reference."""
+asked for, the others pass at one gain, the Keras layers the bundles hold compute the numpy reference, and the
+file a bundle ships undoes it exactly."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from audeep_edge.training.whitening import PartialWhitening, WhiteningSettings
+from audeep_edge.encoder.whitening import EmbeddingWhitening, PartialWhitening, WhiteningSettings, read_whitening
+from audeep_edge.errors import ModelError
+from audeep_edge.training.fused import whitening_layer
 
 D = 20
 
@@ -52,5 +55,24 @@ def test_the_keras_layers_compute_the_numpy_reference(corpus):
     keras = pytest.importorskip("keras")
     white = PartialWhitening.fit(corpus, WhiteningSettings(power=0.5, rank=4))
     inputs = keras.Input((D,))
-    model = keras.Model(inputs, white.layer(inputs, "part"))
+    model = keras.Model(inputs, whitening_layer(white, inputs, "part"))
     np.testing.assert_allclose(model.predict(corpus[:64], verbose=0), white.apply(corpus[:64]), atol=1e-4)
+
+
+@pytest.mark.parametrize("power, rank", [(0.25, 3), (0.5, 20), (1.0, 8)])
+def test_undo_gives_back_the_standardised_values(corpus, power, rank):
+    white = PartialWhitening.fit(corpus, WhiteningSettings(power=power, rank=rank))
+    np.testing.assert_allclose(white.undo(white.apply(corpus[:50])), corpus[:50], atol=1e-3)
+
+
+def test_a_bundle_s_whitening_file_undoes_each_part_in_its_span(corpus, tmp_path):
+    first = PartialWhitening.fit(corpus, WhiteningSettings(power=0.25, rank=4))
+    second = PartialWhitening.fit(corpus[:, :8], WhiteningSettings(power=0.5, rank=2))
+    z = np.hstack([corpus[:10], corpus[:10, :8]]).astype(np.float32)
+    embedding = np.hstack([first.apply(z[:, :D]), second.apply(z[:, D:])])
+    EmbeddingWhitening({"codebook": (slice(0, D), first), "t-rae": (slice(D, D + 8), second)}).save(tmp_path)
+    np.testing.assert_allclose(read_whitening(tmp_path).undo(embedding), z, atol=0.02)  # float16 bases
+    assert read_whitening(tmp_path / "elsewhere") is None  # an embedding that is not whitened
+    (tmp_path / "whitening.npz").write_bytes(b"not an npz")
+    with pytest.raises(ModelError, match="whitening.npz is unreadable"):
+        read_whitening(tmp_path)

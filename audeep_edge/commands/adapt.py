@@ -85,6 +85,7 @@ def baseline_fit(
     delegate: str = DELEGATE,
 ) -> None:
     """Fit the reference of normal sound (bundle/baseline.npz) from files or the microphone."""
+    from audeep_edge.encoder.whitening import read_whitening
     from audeep_edge.head.baseline import BASELINE_FILE
     from audeep_edge.head.baseline_fit import METHODS, fit_baseline
     from audeep_edge.pipeline.embed import embed_audio
@@ -98,6 +99,7 @@ def baseline_fit(
     started = time.perf_counter()
     baseline = fit_baseline(audio.embeddings, method=method, k=k, components=components,
                             groups=audio.groups if files and len(files) > 1 else None,
+                            space=read_whitening(bundle.path),
                             meta={"model_sha256": bundle.manifest["sha256"], "bundle": bundle.name,
                                   "seconds": round(audio.seconds, 3), "source": _describe_source(files, seconds, device),
                                   "fitted_at": round(time.time(), 3)})

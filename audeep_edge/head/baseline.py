@@ -10,6 +10,7 @@ numpy only: the device never imports scikit-learn or TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audeep_edge.encoder.whitening import WHITENING_FILE, EmbeddingWhitening, read_whitening
 from audeep_edge.errors import ModelError
 from audeep_edge.head.gmm_scorer import GmmScorer
 from audeep_edge.head.knn_scorer import KnnScorer
@@ -36,13 +38,17 @@ class Baseline:
     calibration : (M,) sorted held-out raw scores of the reference windows.
     examples : (<= :data:`~audeep_edge.head.baseline_fit.MAX_EXAMPLES`, D) float16, evenly spaced reference
         windows: a sample of this device's ordinary sound (enrolled classes set their acceptance threshold on it).
-    meta : JSON-able facts (windows, seconds, source, model sha256, embedding size, fitted at).
+    meta : JSON-able facts (windows, seconds, source, model sha256, embedding size, fitted at; ``unwhitened``: the
+        scorer reads the embeddings with the bundle's whitening undone).
+    space : that undoing (the bundle's ``whitening.npz``), or None: the scorer reads the embeddings as they are.
+        Examples stay as the bundle gives them (the enrolled classes compare those).
     """
 
     scorer: KnnScorer | GmmScorer
     calibration: np.ndarray
     examples: np.ndarray
     meta: dict
+    space: EmbeddingWhitening | None = None
 
     @property
     def method(self) -> str:
@@ -58,7 +64,7 @@ class Baseline:
         if x.shape[1] != self.embedding_size:
             raise ModelError(f"embeddings have {x.shape[1]} dimensions but the baseline was fitted on "
                              f"{self.embedding_size}; run `audeep-edge baseline fit` for this bundle")
-        return self.scorer.raw(x)
+        return self.scorer.raw(self.space.undo(x) if self.space is not None else x)
 
     def score(self, embeddings: np.ndarray) -> np.ndarray:
         """Novelty in [0, 1] [shape=(n,)]: the fraction of held-out reference scores below each raw score."""
@@ -116,4 +122,10 @@ def bundle_baseline(bundle_dir: str | Path, model_sha256: str) -> Baseline | Non
     baseline = load_baseline(path)
     if baseline.meta.get("model_sha256") != model_sha256:
         raise ModelError(f"{path} was fitted with another model; run `audeep-edge baseline fit` again")
-    return baseline
+    if not baseline.meta.get("unwhitened"):
+        return baseline
+    space = read_whitening(bundle_dir)
+    if space is None:
+        raise ModelError(f"{path} scores un-whitened embeddings but the bundle has no {WHITENING_FILE}; "
+                         "run `audeep-edge baseline fit` again")
+    return dataclasses.replace(baseline, space=space)

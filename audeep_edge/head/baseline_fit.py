@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audeep_edge.encoder.whitening import EmbeddingWhitening
 from audeep_edge.errors import ConfigError, DataError
 from audeep_edge.head.baseline import Baseline
 from audeep_edge.head.gmm_scorer import GmmScorer
@@ -61,7 +62,7 @@ def fold_of_each(n: int, groups: np.ndarray | None, folds: int, seed: int = 0) -
 
 def fit_baseline(embeddings: np.ndarray, *, method: str = "lof", groups: np.ndarray | None = None,
                  folds: int = 5, k: int = 5, metric: str = "euclidean", components: int = 4, dims: int = 16,
-                 seed: int = 0, meta: dict | None = None) -> Baseline:
+                 seed: int = 0, meta: dict | None = None, space: EmbeddingWhitening | None = None) -> Baseline:
     """Fit a baseline on reference embeddings and calibrate it on held-out folds.
 
     Parameters
@@ -72,6 +73,8 @@ def fit_baseline(embeddings: np.ndarray, *, method: str = "lof", groups: np.ndar
     folds : number of held-out folds for the calibration.
     k, metric : kNN neighbours and distance. components, dims : GMM components and PCA dimensions.
     meta : extra facts stored with the baseline.
+    space : the bundle's whitening (``whitening.npz``): the scorer reads the embeddings with it undone, the level
+        and energy directions it damps being much of what novelty is (docs/adaptation.md).
 
     Raises
     ------
@@ -83,7 +86,8 @@ def fit_baseline(embeddings: np.ndarray, *, method: str = "lof", groups: np.ndar
         raise ConfigError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
     if folds < 2 or k < 1 or components < 1 or dims < 1:
         raise ConfigError("folds must be >= 2 and k, components, dims >= 1")
-    x = _check_embeddings(embeddings, "baseline")
+    given = _check_embeddings(embeddings, "baseline")
+    x = space.undo(given) if space is not None else given
     if x.shape[0] < MIN_WINDOWS:
         raise DataError(f"only {x.shape[0]} windows of reference audio; a baseline needs at least {MIN_WINDOWS}: "
                         "record longer (--seconds) or pass more files")
@@ -107,7 +111,8 @@ def fit_baseline(embeddings: np.ndarray, *, method: str = "lof", groups: np.ndar
     for f in np.unique(fold):
         test = fold == f
         held_out[test] = fit(~test).raw(x[test])
-    info = {"windows": int(x.shape[0]), "embedding_size": int(x.shape[1]), "folds": int(np.unique(fold).size)}
-    examples = x[np.linspace(0, x.shape[0] - 1, min(x.shape[0], MAX_EXAMPLES)).round().astype(int)]
+    info = {"windows": int(x.shape[0]), "embedding_size": int(x.shape[1]), "folds": int(np.unique(fold).size),
+            "unwhitened": space is not None}
+    examples = given[np.linspace(0, x.shape[0] - 1, min(x.shape[0], MAX_EXAMPLES)).round().astype(int)]
     return Baseline(scorer=fit(np.ones(x.shape[0], bool)), calibration=np.sort(held_out),
-                    examples=examples.astype(np.float16), meta={**info, **(meta or {})})
+                    examples=examples.astype(np.float16), meta={**info, **(meta or {})}, space=space)

@@ -82,6 +82,10 @@ class Codebook:
         """(N, T, F) absolute-dB windows (a corpus's) -> the encoder's inputs: the same windows."""
         return db
 
+    def embedding_whitening(self) -> None:
+        """Its embedding is standardised, not whitened."""
+        return None
+
     def raw_features(self, windows: np.ndarray) -> np.ndarray:
         """(N, T, F) dB windows -> (N, 2K + 2F) pooled responses and band statistics, before standardising."""
         p, f, k = self.kernel.shape

@@ -7,7 +7,7 @@ the window's absolute level (:func:`~audeep_edge.features.level_features`, for t
 per-window scaling of it (:func:`~audeep_edge.features.window_features`, what the t-RAE was trained on). The device
 computes both; the graph holds no per-window division, which full int8 could not compute (in-graph, its 0.6 dB
 input step and quantised intermediate ranges took the int8 bundle's spoken digits from 56 to 44 %). Each part is
-standardised by corpus statistics, then partially whitened on them (:mod:`~audeep_edge.training.whitening`:
+standardised by corpus statistics, then partially whitened on them (:mod:`~audeep_edge.encoder.whitening`:
 :data:`WHITENING` per part), before the concatenation, so one int8 range fits the whole vector.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from audeep_edge.features.normalize import LEVEL_FLOOR_DB, STACKED, encoder_input
 from audeep_edge.training.codebook import Codebook
 from audeep_edge.training.codebook import encoder_model as codebook_model
-from audeep_edge.training.whitening import PartialWhitening, WhiteningSettings
+from audeep_edge.encoder.whitening import EmbeddingWhitening, PartialWhitening, WhiteningSettings
 
 #: how far each part is whitened: the codebook's 1280 dimensions lightly, the t-RAE's 1024 more (power 0.15 on the
 #: codebook gave back 2.3 points of ESC-10 1-shot and cost 2.6 of digits linear; docs/generalisation.md)
@@ -76,8 +76,8 @@ class FusedEncoder:
         if self.centre is not None:
             recurrent = (recurrent - self.centre.astype("float32")) * (1.0 / self.scale).astype("float32")
         parts = {"codebook": codebook_model(self.codebook, window_frames)(level_db), "t-rae": recurrent}
-        parts = [self.whitening[name].layer(part, name.replace("-", "_")) if name in self.whitening else part
-                 for name, part in parts.items()]
+        parts = [whitening_layer(self.whitening[name], part, name.replace("-", "_")) if name in self.whitening
+                 else part for name, part in parts.items()]
         return keras.Model(inputs, ops.concatenate(parts, axis=-1), name="fused_encoder")
 
     def standardise(self, windows: np.ndarray) -> None:
@@ -91,7 +91,30 @@ class FusedEncoder:
         standardised = {"codebook": raw[:, :k], "t-rae": (raw[:, k:] - self.centre) / self.scale}
         self.whitening = {name: PartialWhitening.fit(standardised[name], WHITENING[name]) for name in standardised}
 
+    def embedding_whitening(self) -> EmbeddingWhitening | None:
+        """Each part's whitening with its span of the embedding (what the bundle ships), or None before
+        :meth:`standardise`."""
+        if not self.whitening:
+            return None
+        spans, start = {}, 0
+        for name, size in self.embedding_parts.items():
+            spans[name], start = slice(start, start + size), start + size
+        return EmbeddingWhitening({name: (spans[name], w) for name, w in self.whitening.items()})
+
     def embed(self, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """(N, T, 2F) inputs -> (N, D) embeddings, float32."""
         model = self.model(windows.shape[1])
         return np.asarray(model.predict(windows, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def whitening_layer(whitening: PartialWhitening, z, name: str):
+    """:meth:`PartialWhitening.apply` on a Keras tensor (B, D): a scaling beside two dense layers (``name``: their
+    prefix)."""
+    import keras
+
+    project = keras.layers.Dense(whitening.basis.shape[1], name=f"{name}_directions")
+    expand = keras.layers.Dense(whitening.basis.shape[0], use_bias=False, name=f"{name}_gains")
+    out = whitening.tail_gain * z + expand(project(z))
+    project.set_weights([whitening.basis, -(whitening.mean @ whitening.basis)])
+    expand.set_weights([(whitening.gains - whitening.tail_gain)[:, None] * whitening.basis.T])
+    return out

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from audeep_edge.bundle import MODEL_FILE, write_manifest
+from audeep_edge.encoder.whitening import EmbeddingWhitening
 from audeep_edge.features.config import FrontendConfig
 from audeep_edge.head.enroll import calibrated_accept
 from audeep_edge.own_sounds.head import LinearHead
@@ -42,6 +43,8 @@ class DbEncoder(Protocol):
     def inputs(self, db: np.ndarray) -> np.ndarray: ...
 
     def model(self, window_frames: int, *, inference: bool = False): ...
+
+    def embedding_whitening(self) -> EmbeddingWhitening | None: ...
 
 
 def deployable(encoder: DbEncoder, head: LinearHead | None, window_frames: int, *, inference: bool = False):
@@ -96,4 +99,7 @@ def build_bundle(encoder: DbEncoder, head: LinearHead | None, labels: list[str],
                        accept_similarity=report.get("accept_similarity"),
                        training={**training, "accuracy": classes.get("accuracy_quantized"),
                                  "accuracy_float": classes.get("accuracy_float")})
+        whitening = encoder.embedding_whitening()
+        if whitening is not None:  # for novelty scoring to undo (audeep_edge.encoder.whitening)
+            whitening.save(staging)
     return report
