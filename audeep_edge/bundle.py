@@ -192,7 +192,7 @@ def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
     embedding_size = int(outputs["embedding"])
     if embedding_size < 1:
         raise ValueError(f"embedding size {embedding_size} must be positive")
-    parts = _embedding_parts(outputs.get("embedding_parts", {}), embedding_size)
+    parts = embedding_spans(outputs.get("embedding_parts", {}), embedding_size)
     hop_seconds = float(manifest.get("stream", {}).get("hop_seconds", 1.0))
     if not 0 < hop_seconds <= MAX_HOP_SECONDS:  # also refuses NaN
         raise ValueError(f"stream.hop_seconds {hop_seconds} must be in (0, {MAX_HOP_SECONDS:g}]")
@@ -209,7 +209,7 @@ def _parse(directory: Path, manifest: dict, verify: bool) -> Bundle:
                   accept_similarity=None if accept is None else float(accept))
 
 
-def _embedding_parts(sizes: object, embedding_size: int) -> dict[str, slice]:
+def embedding_spans(sizes: object, embedding_size: int) -> dict[str, slice]:
     """``outputs.embedding_parts`` (name -> size, in order) -> name -> span; sizes must add up to the embedding."""
     if not isinstance(sizes, dict) or not all(isinstance(n, str) and n for n in sizes):
         raise ValueError(f"embedding_parts {sizes!r} must map part names to sizes")

@@ -73,6 +73,11 @@ def test_a_bundle_s_whitening_file_undoes_each_part_in_its_span(corpus, tmp_path
     EmbeddingWhitening({"codebook": (slice(0, D), first), "t-rae": (slice(D, D + 8), second)}).save(tmp_path)
     np.testing.assert_allclose(read_whitening(tmp_path).undo(embedding), z, atol=0.02)  # float16 bases
     assert read_whitening(tmp_path / "elsewhere") is None  # an embedding that is not whitened
+    np.savez(tmp_path / "whitening.npz", **{"codebook/span": np.array([0, D]), "codebook/mean": np.zeros(D),
+                                            "codebook/basis": np.full((D, 2), np.nan), "codebook/gains": np.ones(2),
+                                            "codebook/tail_gain": np.array(1.0)})
+    with pytest.raises(ModelError, match="not finite"):  # would turn every novelty score into NaN
+        read_whitening(tmp_path)
     (tmp_path / "whitening.npz").write_bytes(b"not an npz")
     with pytest.raises(ModelError, match="whitening.npz is unreadable"):
         read_whitening(tmp_path)

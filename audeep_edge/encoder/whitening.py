@@ -121,6 +121,8 @@ def read_whitening(bundle_dir: str | Path) -> EmbeddingWhitening | None:
             if not (0 <= start < stop and w.mean.shape == (stop - start,) and w.basis.shape[0] == stop - start
                     and w.gains.shape == (w.basis.shape[1],) and np.all(w.gains > 0) and w.tail_gain > 0):
                 raise ValueError(f"part {name!r} has inconsistent shapes or gains")
+            if not all(np.all(np.isfinite(a)) for a in (w.mean, w.basis, w.gains, w.tail_gain)):
+                raise ValueError(f"part {name!r} holds values that are not finite")
             parts[name] = (slice(start, stop), w)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path} is unreadable ({exc}); rebuild the bundle") from None

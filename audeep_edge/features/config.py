@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import math
 import logging
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from audeep_edge.audio.channels import CHANNEL_MODES

@@ -50,6 +50,11 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def _centroid(x: np.ndarray) -> np.ndarray:
+    """An enrolled class's centroid [shape=(D,)]: the unit-length mean of its unit-length examples [shape=(n, D)]."""
+    return _unit_rows(_unit_rows(x).mean(axis=0))
+
+
 def _softmax(a: np.ndarray) -> np.ndarray:
     e = np.exp(a - a.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -110,7 +115,7 @@ def calibrated_accept(embeddings: np.ndarray, labels: np.ndarray, k: int = 5, dr
     for label in np.unique(labels):
         own = np.flatnonzero(labels == label)
         for _ in range(draws):
-            centroid = _unit_rows(x[rng.choice(own, min(k, len(own)), replace=False)].mean(axis=0))
+            centroid = _centroid(x[rng.choice(own, min(k, len(own)), replace=False)])
             similarities.append(x[labels != label] @ centroid)
     return float(np.quantile(np.concatenate(similarities), 1.0 - FALSE_ACCEPT))
 
@@ -213,7 +218,7 @@ class Enrollment:
         """
         if not self._examples:
             return None
-        centroids = np.stack([_unit_rows(_unit_rows(x).mean(axis=0)) for x in self._examples.values()])
+        centroids = np.stack([_centroid(x) for x in self._examples.values()])
         if negatives is None or len(negatives) == 0:
             accept = np.full(len(centroids), self.accept_similarity)
             sharpness = np.full(len(centroids), SHARPNESS)

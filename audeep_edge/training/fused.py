@@ -22,6 +22,7 @@ import numpy as np
 from audeep_edge.features.normalize import LEVEL_FLOOR_DB, STACKED, encoder_input
 from audeep_edge.training.codebook import Codebook
 from audeep_edge.training.codebook import encoder_model as codebook_model
+from audeep_edge.bundle import embedding_spans
 from audeep_edge.encoder.whitening import EmbeddingWhitening, PartialWhitening, WhiteningSettings
 
 #: how far each part is whitened: the codebook's 1280 dimensions lightly, the t-RAE's 1024 more (power 0.15 on the
@@ -96,9 +97,7 @@ class FusedEncoder:
         :meth:`standardise`."""
         if not self.whitening:
             return None
-        spans, start = {}, 0
-        for name, size in self.embedding_parts.items():
-            spans[name], start = slice(start, start + size), start + size
+        spans = embedding_spans(self.embedding_parts, self.embedding_size)
         return EmbeddingWhitening({name: (spans[name], w) for name, w in self.whitening.items()})
 
     def embed(self, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
