@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,8 @@ def test_train_writes_a_bundle_that_listen_labels_with_the_folder_names(own, tmp
     assert all(text in card for text in ("beep (6 clips)", "own recordings", training["date"], "cross-validation"))
     assert (output / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((output / "parity.json").read_text())["head"]["probability_max_abs_error"] < 1e-5
+    # the tiny encoder records no enrolment threshold: train measures one on these clips, so enroll can accept
+    assert 0.0 < bundle.accept_similarity < 1.0 and "enrolment threshold without a baseline" in out
 
     config = tmp_path / "mine.toml"
     config.write_text('broker = "none"\n')
@@ -172,7 +176,26 @@ def test_unlabelled_audio_trains_a_new_encoder_and_reports_both_accuracies(own, 
     assert bundle.embedding_size == 16 and bundle.labels == ["beep", "hiss", "hum"]
     assert bundle.manifest["training"]["autoencoder"]["architecture"]["num_units"] == 8
     assert "accuracy_base_encoder" in bundle.manifest["training"]
-    assert bundle.accept_similarity is None  # a new encoder: the base's enrolment threshold does not hold
+    # a new encoder: the base's enrolment threshold does not hold; its own is measured on the labelled clips
+    assert bundle.accept_similarity != 0.42 and -1 <= bundle.accept_similarity <= 1
+    assert f"enrolment threshold without a baseline (the encoder had none): cosine {bundle.accept_similarity:.3f}" in out
+
+
+def test_the_threshold_recipe_records_an_older_bundles_enrolment_threshold_and_leaves_its_model(own, tmp_path):
+    bundle = shutil.copytree(TINY, tmp_path / "older.bundle")
+    assert load_bundle(bundle).accept_similarity is None
+    model = (bundle / "model.tflite").read_bytes()
+    script = Path(__file__).parents[1] / "train" / "enrol_threshold.py"
+    run = subprocess.run([sys.executable, script, bundle, "--labelled", own / "sounds", "--exclude-fold", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    accept = load_bundle(bundle).accept_similarity
+    assert -1 <= accept <= 1 and f"enroll.accept_similarity {accept:.4f}" in run.stdout
+    assert (bundle / "model.tflite").read_bytes() == model
+    run = subprocess.run([sys.executable, script, bundle, "--labelled", own / "sounds", "--exclude-fold", "7"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and run.stderr.strip().splitlines() == [
+        f"error: --exclude-fold 7: {own / 'sounds'} has folds 1-2"]
 
 
 def test_a_bundle_of_encoders_side_by_side_gets_the_head_input_that_cross_validates_best(own, tmp_path, capsys):

@@ -47,6 +47,7 @@ def train(
 
     By default the bundled encoder is reused and only a classifier head is fitted (seconds).
     """
+    from audeep_edge.head.enroll import FALSE_ACCEPT
     from audeep_edge.own_sounds.run import TrainOptions
     from audeep_edge.own_sounds.run import train as run_train
     from audeep_edge.training.confusion import labelled_confusion_text
@@ -78,6 +79,9 @@ def train(
     typer.echo(f"head on the device model: probabilities within {parity['probability_max_abs_error']:.1g} of the "
                f"fitted head, embeddings unchanged (max diff {parity['embedding_max_abs_error']:.1g}) on "
                f"{parity['windows']} windows")
+    if result.measured_accept is not None:
+        typer.echo(f"enrolment threshold without a baseline (the encoder had none): cosine "
+                   f"{result.measured_accept:.3f}, which {100 * FALSE_ACCEPT:.0f} % of other classes' windows reach here")
     shown = f"; confusion matrix {result.png}" if result.png else ""
     typer.echo(f"wrote {result.output} (labels {', '.join(clips.names)}{shown}); work files in {result.work}")
     typer.echo(f"try it: audeep-edge listen --bundle {result.output} --file CLIP.wav --broker none --jsonl -")

@@ -26,6 +26,7 @@ from audeep_edge.bundle import MODEL_FILE, PRECISIONS, Bundle, load_bundle, writ
 from audeep_edge.dataset.folds import LabelledClips, labelled_clips
 from audeep_edge.dataset.parsers.classfolder import MAX_FOLDS
 from audeep_edge.errors import AudioError, ConfigError, DataError
+from audeep_edge.head.enroll import calibrated_accept
 from audeep_edge.own_sounds import DEFAULT_EPOCHS
 from audeep_edge.own_sounds.clips import ClipCache
 from audeep_edge.own_sounds.head import (CrossValidation, LinearHead, choose_head_input, cross_validate, fit_head,
@@ -77,6 +78,7 @@ class TrainResult:
     cv_base_encoder: CrossValidation | None = None  # the base bundle's encoder on the same folds
     head_input: str = "all"                   # the part of the embedding the head reads
     cv_by_head_input: dict[str, CrossValidation] | None = None  # every part tried, for encoders side by side
+    measured_accept: float | None = None      # the enrolment threshold measured on these clips, when the encoder had none
 
 
 def unlabelled_files(folders: tuple[Path, ...]) -> list[Path]:
@@ -216,9 +218,14 @@ def train(opts: TrainOptions) -> TrainResult:
     head_input, cvs = choose_head_input(embedded, clips.labels, clips.folds, clips.num_folds, len(clips.names),
                                         head_base.embedding_parts)
     cv = cvs[head_input]
-    head = fit_head(np.concatenate(embedded),
-                    np.concatenate([np.full(len(e), label) for e, label in zip(embedded, clips.labels)]),
-                    len(clips.names), columns=head_inputs(head_base.embedding_parts)[head_input])
+    window_labels = np.concatenate([np.full(len(e), label) for e, label in zip(embedded, clips.labels)])
+    head = fit_head(np.concatenate(embedded), window_labels, len(clips.names),
+                    columns=head_inputs(head_base.embedding_parts)[head_input])
+    # the encoder's own enrolment threshold holds for a new head; one without (a new encoder, an older bundle)
+    # gets it measured on these clips' windows, as the recipes measure it for the bundled encoders
+    accept = head_base.accept_similarity
+    if accept is None:
+        accept = calibrated_accept(np.concatenate(embedded), window_labels)
     model = attach_linear_head(head_base.model_path.read_bytes(), head.weights, head.bias)
     head_parity = _head_parity(model, head_base, head, cache, clips, work)
 
@@ -257,10 +264,11 @@ def train(opts: TrainOptions) -> TrainResult:
                        input_dtype=head_base.manifest["input"].get("dtype", "float32"),
                        hop_seconds=head_base.hop_seconds, training=facts, normalization=head_base.normalization,
                        embedding_parts=head_base.manifest["outputs"].get("embedding_parts"),
-                       accept_similarity=head_base.accept_similarity)  # the encoder's, so its threshold holds
+                       accept_similarity=accept)
         load_bundle(staging)
     return TrainResult(opts.output, clips, cv, head_parity, work, opts.output / CONFUSION_PNG if png else None,
-                       encoder_parity, cv_base, head_input, cvs if len(cvs) > 1 else None)
+                       encoder_parity, cv_base, head_input, cvs if len(cvs) > 1 else None,
+                       None if head_base.accept_similarity is not None else accept)
 
 
 def _read_json(path: Path) -> dict | None:
