@@ -81,7 +81,8 @@ def train(
                f"{parity['windows']} windows")
     if result.measured_accept is not None:
         typer.echo(f"enrolment threshold without a baseline (the encoder had none): cosine "
-                   f"{result.measured_accept:.3f}, which {100 * FALSE_ACCEPT:.0f} % of other classes' windows reach here")
+                   f"{result.measured_accept:.3f}, which {100 * FALSE_ACCEPT:.0f} % of other classes' windows "
+                   "reach here")
     shown = f"; confusion matrix {result.png}" if result.png else ""
     typer.echo(f"wrote {result.output} (labels {', '.join(clips.names)}{shown}); work files in {result.work}")
     typer.echo(f"try it: audeep-edge listen --bundle {result.output} --file CLIP.wav --broker none --jsonl -")

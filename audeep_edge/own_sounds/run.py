@@ -78,7 +78,7 @@ class TrainResult:
     cv_base_encoder: CrossValidation | None = None  # the base bundle's encoder on the same folds
     head_input: str = "all"                   # the part of the embedding the head reads
     cv_by_head_input: dict[str, CrossValidation] | None = None  # every part tried, for encoders side by side
-    measured_accept: float | None = None      # the enrolment threshold measured on these clips, when the encoder had none
+    measured_accept: float | None = None      # enrolment threshold measured here, for an encoder without one
 
 
 def unlabelled_files(folders: tuple[Path, ...]) -> list[Path]:
