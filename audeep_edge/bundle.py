@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -310,7 +311,23 @@ def write_manifest(
         "versions": package_versions(),
     }
     if accept_similarity is not None:
-        manifest["enroll"] = {"accept_similarity": round(float(accept_similarity), 4)}
+        manifest["enroll"] = _enroll_section(accept_similarity)
     path = directory / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def record_accept_similarity(directory: Path, accept_similarity: float) -> None:
+    """Set ``enroll.accept_similarity`` in the manifest of the bundle at ``directory`` (replaced whole; the model
+    and its checksum stay): for a bundle written before bundles recorded it."""
+    path = Path(directory) / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["enroll"] = _enroll_section(accept_similarity)
+    partial = path.with_name(MANIFEST + ".partial")
+    partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+def _enroll_section(accept_similarity: float) -> dict:
+    """The manifest's ``enroll`` table."""
+    return {"accept_similarity": round(float(accept_similarity), 4)}

@@ -12,13 +12,12 @@ bundle on the 2-core x86 CPU of docs/generalisation.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from audeep_edge.bundle import MANIFEST, load_bundle
+from audeep_edge.bundle import load_bundle, record_accept_similarity
 from audeep_edge.dataset.folds import labelled_clips
 from audeep_edge.errors import AudeepError
 from audeep_edge.head.enroll import calibrated_accept
@@ -26,15 +25,12 @@ from audeep_edge.pipeline.embed import embed_audio
 
 
 def record_threshold(bundle_dir: Path, paths: list[Path], labels: np.ndarray) -> float:
-    """Measure the threshold of the bundle at ``bundle_dir`` on the clips ``paths`` (labels (n,)) and write it to
+    """Measure the threshold of the bundle at ``bundle_dir`` on the clips ``paths`` (labels (n,)) and record it in
     its manifest; returns it."""
     bundle = load_bundle(bundle_dir)
     embedded = embed_audio(bundle, files=paths)
     accept = calibrated_accept(embedded.embeddings, labels[embedded.groups])
-    manifest = json.loads((bundle_dir / MANIFEST).read_text())
-    manifest["enroll"] = {"accept_similarity": round(accept, 4)}
-    (bundle_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    load_bundle(bundle_dir)  # still a valid bundle
+    record_accept_similarity(bundle_dir, accept)
     return accept
 
 

@@ -218,14 +218,15 @@ def train(opts: TrainOptions) -> TrainResult:
     head_input, cvs = choose_head_input(embedded, clips.labels, clips.folds, clips.num_folds, len(clips.names),
                                         head_base.embedding_parts)
     cv = cvs[head_input]
+    window_embeddings = np.concatenate(embedded)
     window_labels = np.concatenate([np.full(len(e), label) for e, label in zip(embedded, clips.labels)])
-    head = fit_head(np.concatenate(embedded), window_labels, len(clips.names),
+    head = fit_head(window_embeddings, window_labels, len(clips.names),
                     columns=head_inputs(head_base.embedding_parts)[head_input])
     # the encoder's own enrolment threshold holds for a new head; one without (a new encoder, an older bundle)
     # gets it measured on these clips' windows, as the recipes measure it for the bundled encoders
-    accept = head_base.accept_similarity
+    accept, measured_accept = head_base.accept_similarity, None
     if accept is None:
-        accept = calibrated_accept(np.concatenate(embedded), window_labels)
+        accept = measured_accept = calibrated_accept(window_embeddings, window_labels)
     model = attach_linear_head(head_base.model_path.read_bytes(), head.weights, head.bias)
     head_parity = _head_parity(model, head_base, head, cache, clips, work)
 
@@ -267,8 +268,7 @@ def train(opts: TrainOptions) -> TrainResult:
                        accept_similarity=accept)
         load_bundle(staging)
     return TrainResult(opts.output, clips, cv, head_parity, work, opts.output / CONFUSION_PNG if png else None,
-                       encoder_parity, cv_base, head_input, cvs if len(cvs) > 1 else None,
-                       None if head_base.accept_similarity is not None else accept)
+                       encoder_parity, cv_base, head_input, cvs if len(cvs) > 1 else None, measured_accept)
 
 
 def _read_json(path: Path) -> dict | None:
