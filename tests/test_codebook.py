@@ -84,10 +84,13 @@ def test_the_stacked_normalization_gives_the_level_beside_audeeps_scaling() -> N
 
 
 def test_default_bundle_hears_the_level_in_its_codebook_part_only(tmp_path: Path) -> None:
-    """The default fuses the codebook (level-aware, dims :1280) and a t-RAE (auDeep's 0 dB scaling, dims 1280:)."""
+    """The default fuses the codebook (level-aware, dims :1280) and a t-RAE (auDeep's 0 dB scaling, dims 1280:, its
+    representation averaged and maximised over the window)."""
     bundle = find_bundle(None)
     assert bundle.name == "general-fused-dynamic" and bundle.normalization == "db+audeep-minmax"
-    assert bundle.embedding_size == 2304 and bundle.precision == "dynamic"
+    assert bundle.embedding_size == 3328 and bundle.precision == "dynamic"
+    assert bundle.embedding_parts == {"codebook": slice(0, 1280), "t-rae-mean": slice(1280, 2304),
+                                      "t-rae-max": slice(2304, 3328)}
     samples, fs = soundfile.read(CLIPS[0])
     loud, quiet = tmp_path / "loud.wav", tmp_path / "quiet.wav"
     soundfile.write(loud, samples, fs)

@@ -53,7 +53,7 @@ def device_inputs(encoder, power: np.ndarray) -> np.ndarray:
 
 
 def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused):
-    from audeep_edge.training.autoencoders import encoder_model
+    from audeep_edge.training.autoencoders.models import pooled_encoder_model
 
     encoder, power = fused
     inputs = device_inputs(encoder, power)
@@ -61,14 +61,17 @@ def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused
     encoder.centre = encoder.scale = None
     encoder.whitening = {}
     embedding = encoder.embed(inputs)
-    assert embedding.shape == (len(power), encoder.embedding_size) == (len(power), 2 * K + 2 * F + 16)
+    # the codebook, then the t-RAE's representation after every frame averaged and maximised over the window
+    assert encoder.embedding_parts == {"codebook": 2 * K + 2 * F, "t-rae-mean": 16, "t-rae-max": 16}
+    assert embedding.shape == (len(power), encoder.embedding_size) == (len(power), 2 * K + 2 * F + 32)
     # the codebook reads the absolute level (its floor, -120 dB, above the front end's)
     db = np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), FLOOR_DB)
     np.testing.assert_allclose(embedding[:, :2 * K + 2 * F], encoder.codebook.embed(db), atol=1e-3)
     # the t-RAE sees each window as auDeep scales its power: relative to its maximum, clipped at -60 dB, in
     # [-1, 1], however quiet the window is
     scaled = np.stack([window_features(p, -60) for p in power])
-    alone = np.asarray(encoder_model(encoder.autoencoder).predict(scaled, verbose=0)["embedding"])
+    pooled = pooled_encoder_model(encoder.autoencoder, ("mean", "max")).predict(scaled, verbose=0)
+    alone = np.hstack([pooled["mean"], pooled["max"]])
     np.testing.assert_allclose(embedding[:, 2 * K + 2 * F:], alone, atol=1e-5)
     # 20 dB louder: the codebook's level statistics move, the t-RAE part does not
     louder = encoder.embed(device_inputs(encoder, power * 100.0))
@@ -80,9 +83,10 @@ def test_each_part_of_the_fused_embedding_is_what_that_encoder_gives_alone(fused
     recurrent = encoder.embed(inputs)[:, 2 * K + 2 * F:]
     np.testing.assert_allclose(recurrent.mean(0), 0.0, atol=1e-4)
     # standardised on the corpus, then each part partially whitened on it (the graph computes the numpy fit)
-    assert set(encoder.whitening) == {"codebook", "t-rae"}
+    assert set(encoder.whitening) == {"codebook", "t-rae-mean", "t-rae-max"}
     standardised = (alone - encoder.centre) / encoder.scale
-    np.testing.assert_allclose(recurrent, encoder.whitening["t-rae"].apply(standardised), atol=1e-3)
+    np.testing.assert_allclose(recurrent[:, 16:], encoder.whitening["t-rae-max"].apply(standardised[:, 16:]),
+                               atol=1e-3)
 
 
 @pytest.mark.parametrize("precision", ["dynamic", "int8"])
@@ -102,9 +106,10 @@ def test_a_fused_bundle_reads_stacked_windows_and_runs_on_litert_close_to_keras(
     bundle = load_bundle(out)
     assert -1 <= bundle.accept_similarity <= 1 and bundle.accept_similarity == round(report["accept_similarity"], 4)
     shipped = read_whitening(out)  # for novelty scoring to undo: the fit the graph computes
-    assert {name: span for name, (span, _) in shipped.parts.items()} == {"codebook": slice(0, 2 * K + 2 * F),
-                                                                        "t-rae": slice(2 * K + 2 * F, 2 * K + 2 * F + 16)}
-    np.testing.assert_allclose(shipped.parts["t-rae"][1].gains, encoder.whitening["t-rae"].gains)
+    k = 2 * K + 2 * F
+    assert {name: span for name, (span, _) in shipped.parts.items()} == {
+        "codebook": slice(0, k), "t-rae-mean": slice(k, k + 16), "t-rae-max": slice(k + 16, k + 32)}
+    np.testing.assert_allclose(shipped.parts["t-rae-max"][1].gains, encoder.whitening["t-rae-max"].gains)
     assert bundle.normalization == "db+audeep-minmax" and bundle.embedding_size == encoder.embedding_size
     assert bundle.frontend.clip_below == -60 and bundle.input_shape == (1, T, 2 * F)
     runtime = Encoder(bundle.model_path)

@@ -107,10 +107,12 @@ def test_every_precision_converts_and_runs_on_litert_close_to_keras(graphs, raw_
 
 @pytest.mark.parametrize("layers, bidirectional", [(1, False), (2, True)])
 def test_the_gru_rewrite_computes_what_the_trained_encoder_computes(layers, bidirectional):
-    """gru_graph (hoisted input products, 1 - z folded into the weights) equals Keras' GRU, both directions."""
+    """gru_graph (hoisted input products, 1 - z folded into the weights) equals Keras' GRU, both directions, for
+    the final states and for the representation pooled over every step."""
     import keras
 
     from audeep_edge.training.autoencoders import TimeAutoencoderConfig, build_autoencoder, encoder_model
+    from audeep_edge.training.autoencoders.models import pooled_encoder_model
     from audeep_edge.training.quantize import gru_graph
 
     keras.utils.set_random_seed(5)
@@ -125,6 +127,19 @@ def test_the_gru_rewrite_computes_what_the_trained_encoder_computes(layers, bidi
     got = np.concatenate([inference.predict(window[None], verbose=0)["embedding"] for window in x])
     assert gru_graph.supports(autoencoder) and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    # pooled over the window (the fused default's t-RAE parts): the same in Keras and in the inference graph, the
+    # backward stack's steps in time order; "final" is auDeep's embedding
+    pooling = ("mean", "max", "final")
+    keras_pooled = pooled_encoder_model(autoencoder, pooling).predict(x, verbose=0)
+    graph = gru_graph.pooled_encoder_model(autoencoder, pooling)
+    for name in pooling:
+        got = np.concatenate([graph.predict(window[None], verbose=0)[name] for window in x])
+        np.testing.assert_allclose(got, keras_pooled[name], atol=1e-5)
+    np.testing.assert_allclose(keras_pooled["final"], expected, atol=1e-6)
+    steps = autoencoder.representation(autoencoder.encoder.step_states(x))
+    np.testing.assert_allclose(keras_pooled["max"], np.max(steps, axis=1), atol=1e-6)
+    if not bidirectional:  # a forward-only encoder's last step is its final state
+        np.testing.assert_allclose(np.asarray(steps)[:, -1], expected, atol=1e-5)
 
 
 def test_integer_models_compute_in_int8_and_edgetpu_has_only_edge_tpu_ops(raw_models):

@@ -12,7 +12,8 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
     # 3. head on a labelled ESC-layout set (folds 1-4; fold 5 measures it) and the bundles (~1 min each)
     python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
         --labelled ESC-10 --out audeep_edge/assets --name general --precision dynamic int8 float32
-    # 3'. the default: the same with the corpus t-RAE of train/corpus_trae_recipe.py (16 epochs) beside it (~3 min)
+    # 3'. the default: the same with the corpus t-RAE of train/corpus_trae_recipe.py (16 epochs) beside it, its
+    #     representation averaged and maximised over the window (--trae-pooling, default mean max; ~3 min)
     python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
         --trae-run runs/trae/run --labelled ESC-10 --out audeep_edge/assets --name general-fused \\
         --precision dynamic int8
@@ -38,6 +39,7 @@ from audeep_edge.features import FrontendConfig, WindowFraming, encoder_input
 from audeep_edge.pipeline.windows import source_windows
 from audeep_edge.training.codebook import Codebook, CodebookSettings, train_codebook
 from audeep_edge.training.corpus import Corpus, audio_files, build_corpus
+from audeep_edge.training.fused import POOLING, TRAE_POOLING
 
 if TYPE_CHECKING:
     from audeep_edge.training.quantize.codebook_bundle import DbEncoder
@@ -87,17 +89,20 @@ def cmd_codebook(args: argparse.Namespace) -> None:
     args.out.with_suffix(".json").write_text(json.dumps(settings.__dict__, indent=1))
 
 
-def fused_encoder(codebook: Codebook, run_dir: Path, corpus: Corpus, stat_windows: int):
-    """The codebook with the t-RAE of ``run_dir`` beside it, its t-RAE part standardised and both parts partially
-    whitened on ``stat_windows`` corpus windows."""
+def fused_encoder(codebook: Codebook, run_dir: Path, corpus: Corpus, stat_windows: int, pooling: tuple[str, ...]):
+    """The codebook with the t-RAE of ``run_dir`` pooled as ``pooling`` says beside it, its t-RAE parts standardised
+    and every part partially whitened on ``stat_windows`` corpus windows."""
     from audeep_edge.training.fused import FusedEncoder
+    from audeep_edge.training.quantize import gru_graph
     from audeep_edge.training.runs import read_run_config
 
     frontend = read_run_config(run_dir).get("frontend") or {}
     fields = ("sample_rate", "window_width", "window_overlap", "mel_bands", "pre_emphasis", "channels")
     if any(frontend.get(name) != getattr(corpus.frontend, name) for name in fields) or "clip_below" not in frontend:
         sys.exit(f"error: --trae-run {run_dir}: its front end differs from the corpus's; train it on this corpus")
-    encoder = FusedEncoder(codebook, run_dir, clip_below=frontend["clip_below"])
+    encoder = FusedEncoder(codebook, run_dir, clip_below=frontend["clip_below"], pooling=pooling)
+    if not gru_graph.supports(encoder.autoencoder):
+        sys.exit(f"error: --trae-run {run_dir}: not a t-RAE with GRU cells, which the fused graph needs")
     db = next(corpus.batches(stat_windows, encoder.autoencoder.spectrogram_shape[0], np.random.default_rng(11)))
     encoder.standardise(encoder.inputs(db))
     return encoder
@@ -114,7 +119,8 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     codebook = Codebook.load(args.codebook)
     corpus = Corpus(args.corpus)
     spec = corpus.frontend
-    encoder = codebook if args.trae_run is None else fused_encoder(codebook, args.trae_run, corpus, 4000)
+    encoder = (codebook if args.trae_run is None
+               else fused_encoder(codebook, args.trae_run, corpus, 4000, tuple(args.trae_pooling)))
     windows, labels, folds = labelled_windows(args.labelled, spec, args.window_frames, encoder)
     x = encoder.embed(windows)
     names = sorted(set(labels))
@@ -133,7 +139,8 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     encoder_name, run = "codebook", args.codebook.name
     if args.trae_run is not None:
         encoder_name = "codebook + t-RAE (auDeep) side by side"
-        run += f" + t-RAE of {read_run_config(args.trae_run)['training']['num_epochs']} epochs"
+        run += (f" + t-RAE of {read_run_config(args.trae_run)['training']['num_epochs']} epochs"
+                f" ({', '.join(args.trae_pooling)} over the window)")
     training = {"dataset": f"encoder: {corpus.hours:.2f} h unlabelled (" + "; ".join(sources)
                            + f"); head: {args.labelled.name} folds != {args.eval_fold}",
                 "license": args.license, "encoder": encoder_name, "run": run,
@@ -171,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpus", type=Path, required=True, help="the codebook's corpus (front end, int8 calibration)")
     p.add_argument("--labelled", type=Path, required=True, help="labelled data set with folds (ESC layout)")
     p.add_argument("--trae-run", type=Path, help="a t-RAE run trained on the corpus, fused beside the codebook")
+    p.add_argument("--trae-pooling", nargs="+", choices=POOLING, default=list(TRAE_POOLING),
+                   help="the t-RAE's parts: its representation after every frame averaged (mean) or maximised (max) "
+                        "over the window, or auDeep's after the last frame (final)")
     p.add_argument("--license", default="CC BY-SA 3.0 (encoder corpus); CC BY 3.0 (ESC-10 head)")
     p.add_argument("--eval-fold", type=int, default=5)
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the softmax regression")

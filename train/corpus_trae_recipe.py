@@ -10,6 +10,8 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
     #    step 3' of train/codebook_recipe.py; general-trae-dynamic is the run at 8 epochs (steps 2 and 3 below)
     KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae \\
         --epochs 16
+    #    more corpora: repeat --corpus with one --windows count each (tried: + 6,000 windows of a GPL-2+ speech
+    #    corpus for 6 more epochs, 41 min; no gain beside the codebook, docs/generalisation.md)
     # 2. the encoder bundle (TensorFlow's converter; ~1 min)
     python train/corpus_trae_recipe.py bundle --out runs/trae
     # 3. the head on ESC-10 folds 1-4 (fold 5 is the demo audio), ~1.5 min
@@ -51,14 +53,23 @@ def corpus_windows(corpus: Corpus, count: int, seed: int = WINDOW_SEED) -> np.nd
     return np.stack([window_features(10.0 ** (w / 10.0), clip) for w in raw])
 
 
+def windows_cache(out: Path, index: int) -> Path:
+    """Where the windows of the ``index``-th ``--corpus`` are kept (the first keeps the original name)."""
+    return out / (WINDOWS_FILE if index == 0 else WINDOWS_FILE.replace(".npy", f"-{index + 1}.npy"))
+
+
 def cmd_encoder(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    cache = args.out / WINDOWS_FILE
-    if cache.is_file():
-        windows = np.load(cache)
-    else:
-        windows = corpus_windows(Corpus(args.corpus), args.windows)
-        np.save(cache, windows)
+    parts = []
+    for index, (directory, count) in enumerate(zip(args.corpus, args.windows)):
+        cache = windows_cache(args.out, index)
+        if cache.is_file():
+            parts.append(np.load(cache))
+        else:
+            parts.append(corpus_windows(Corpus(directory), count))
+            np.save(cache, parts[-1])
+        log.info("%s: %d windows", directory, len(parts[-1]))
+    windows = np.concatenate(parts)
     names = [f"corpus-{i}" for i in range(len(windows))]
     train_autoencoder_run(load_bundle(ASSETS / AUTOENCODER_BUNDLE), windows, names, args.out / "run",
                           epochs=args.epochs, seed=args.seed)
@@ -76,9 +87,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("encoder", help="train the t-RAE on corpus windows (resumes)")
-    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--corpus", type=Path, action="append", required=True,
+                   help="a corpus directory; repeat to add corpora (windows of each are drawn apart)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--windows", type=int, default=12_000)
+    p.add_argument("--windows", type=int, action="append",
+                   help="random windows drawn from each --corpus, in order (default 12,000 from each)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=1, help="training seed")
     p.set_defaults(run=cmd_encoder)
@@ -87,8 +100,13 @@ def main() -> None:
     p.add_argument("--data-name", default="7.76 h Debian corpus (unlabelled)")
     p.set_defaults(run=cmd_bundle)
     args = parser.parse_args()
-    if args.step == "encoder" and not args.corpus.is_dir():
-        parser.error(f"--corpus {args.corpus}: not a corpus directory (train/codebook_recipe.py corpus)")
+    if args.step == "encoder":
+        args.windows = args.windows or [12_000] * len(args.corpus)
+        if len(args.windows) != len(args.corpus):
+            parser.error(f"{len(args.windows)} --windows for {len(args.corpus)} --corpus: give one count per corpus")
+        for directory in args.corpus:
+            if not directory.is_dir():
+                parser.error(f"--corpus {directory}: not a corpus directory (train/codebook_recipe.py corpus)")
     args.run(args)
 
 

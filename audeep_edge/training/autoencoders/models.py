@@ -224,3 +224,24 @@ def encoder_model(autoencoder: Autoencoder) -> keras.Model:
     x = keras.Input(autoencoder.spectrogram_shape, name="spectrogram")
     name = f"{autoencoder.ae_config.model_type.replace('-', '_')}_encoder"
     return keras.Model(x, {"embedding": autoencoder.encode(x, training=False)}, name=name)
+
+
+def pool_steps(steps, pooling: tuple[str, ...], axis: int) -> dict:
+    """``steps``: the representation after every frame along ``axis`` -> ``{name: pooled}`` for the ``mean`` and
+    ``max`` of ``pooling``."""
+    pooled = {"mean": ops.mean, "max": ops.max}
+    return {name: pooled[name](steps, axis=axis) for name in pooling if name != "final"}
+
+
+def pooled_encoder_model(autoencoder: Autoencoder, pooling: tuple[str, ...]) -> keras.Model:
+    """A t-RAE's encoder (GRU) summarised over the window: ``spectrogram (B, T, F)`` -> ``{name: (B, D)}``.
+
+    ``final`` is :func:`encoder_model`'s embedding; ``mean`` and ``max`` pool the representation
+    ``tanh(W·s_t + b)`` of the state after every frame ``t``. A short sound in a long window leaves little in the
+    final state; the mean and maximum over the window keep it.
+    """
+    x = keras.Input(autoencoder.spectrogram_shape, name="spectrogram")
+    outputs = pool_steps(autoencoder.representation(autoencoder.encoder.step_states(x)), pooling, axis=1)
+    if "final" in pooling:
+        outputs["final"] = autoencoder.encode(x, training=False)
+    return keras.Model(x, {name: outputs[name] for name in pooling}, name="t_rae_pooled_encoder")

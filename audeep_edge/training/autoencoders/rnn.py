@@ -166,6 +166,21 @@ class RecurrentEncoder(keras.layers.Layer):
                     seq = self.dropout(seq, training=True)
         return ops.concatenate([s for layer in states for s in layer], axis=-1)
 
+    def step_states(self, x):
+        """GRU, inference: ``(B, S, D_in) -> (B, S, arch.state_size)``, the state after every frame in
+        :meth:`call`'s layout (the backward stack's steps put back in time order; for a forward-only encoder
+        the last step is :meth:`call`'s output)."""
+        if self.arch.cell != "GRU":
+            raise ValueError("step states need a GRU encoder (an LSTM's cell states are not returned per step)")
+        num_layers = self.arch.num_layers
+        states = [[] for _ in range(num_layers)]
+        for direction in range(self.arch.directions):
+            seq = x
+            for layer in range(num_layers):
+                seq, *_ = self.rnns[direction * num_layers + layer](seq)
+                states[layer].append(ops.flip(seq, axis=1) if direction == 1 else seq)
+        return ops.concatenate([s for layer in states for s in layer], axis=-1)
+
 
 class FeedbackCell(keras.layers.Layer):
     """One step of the decoder's forward stack, with auDeep's feed-previous option.

@@ -38,11 +38,13 @@ class GRUStack(keras.layers.Layer):
     ----------
     layers : the trained ``keras.layers.GRU`` layers, first to last (their weights are copied).
     reverse : read the frames from last to first (the backward stack of a bidirectional encoder).
+    sequences : also return each layer's state after every frame, ``[(T, U)] * L`` in time order, after the finals.
     """
 
-    def __init__(self, layers: list, *, reverse: bool = False, **kwargs):
+    def __init__(self, layers: list, *, reverse: bool = False, sequences: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.reverse = reverse
+        self.sequences = sequences
         self.units = layers[0].units
         self.cells = [self._copy(index, layer) for index, layer in enumerate(layers)]
 
@@ -64,7 +66,7 @@ class GRUStack(keras.layers.Layer):
         # is left to the plain kernels, one delegate partition per step: 2x slower)
         seq = ops.flip(x[0], axis=0) if self.reverse else x[0]
         steps, u = x.shape[1], self.units
-        finals = []
+        finals, sequences = [], []
         for index, cell in enumerate(self.cells):
             gates_in = ops.matmul(seq, cell["w_gates"]) + cell["b_gates"]      # (T, 2U): all frames at once
             cand_in = ops.matmul(seq, cell["w_cand"]) + cell["b_cand"]         # (T, U)
@@ -78,12 +80,13 @@ class GRUStack(keras.layers.Layer):
                     keep, reset = gates[:, :u], gates[:, u:]
                     candidate = ops.tanh(cand_in[t:t + 1] + ops.matmul(reset * h, cell["u_cand"]))
                     h = h + keep * (candidate - h)
-                if index < len(self.cells) - 1:
+                if index < len(self.cells) - 1 or self.sequences:
                     outputs.append(h)
             if outputs:
                 seq = ops.concatenate(outputs, axis=0)
+                sequences.append(ops.flip(seq, axis=0) if self.reverse else seq)
             finals.append(h)
-        return finals
+        return finals + sequences if self.sequences else finals
 
 
 def encoder_model(autoencoder) -> keras.Model:
@@ -100,3 +103,24 @@ def encoder_model(autoencoder) -> keras.Model:
     states = [per_direction[d][layer] for layer in range(arch.num_layers) for d in range(arch.directions)]
     embedding = autoencoder.representation(ops.concatenate(states, axis=-1))
     return keras.Model(x, {"embedding": embedding}, name="t_rae_encoder_inference")
+
+
+def pooled_encoder_model(autoencoder, pooling: tuple[str, ...]) -> keras.Model:
+    """:func:`audeep_edge.training.autoencoders.pooled_encoder_model` as an inference graph: ``spectrogram (1, T, F)``
+    -> ``{name: (1, D)}``, the recurrence run once for every output."""
+    from audeep_edge.training.autoencoders.models import pool_steps
+
+    encoder, arch = autoencoder.encoder, autoencoder.encoder.arch
+    layers, pooled = arch.num_layers, any(name != "final" for name in pooling)
+    x = keras.Input(autoencoder.spectrogram_shape, batch_size=1, name="spectrogram")
+    per_direction = [GRUStack(encoder.rnns[d * layers:(d + 1) * layers], reverse=d == 1, sequences=pooled,
+                              name=f"{'fw' if d == 0 else 'bw'}_stack")(x) for d in range(arch.directions)]
+    outputs = {}
+    if pooled:
+        steps = [per_direction[d][layers + layer] for layer in range(layers) for d in range(arch.directions)]
+        outputs = pool_steps(autoencoder.representation(ops.concatenate(steps, axis=-1)), pooling, axis=0)
+        outputs = {name: ops.expand_dims(value, 0) for name, value in outputs.items()}
+    if "final" in pooling:
+        finals = [per_direction[d][layer] for layer in range(layers) for d in range(arch.directions)]
+        outputs["final"] = autoencoder.representation(ops.concatenate(finals, axis=-1))
+    return keras.Model(x, {name: outputs[name] for name in pooling}, name="t_rae_pooled_encoder_inference")
