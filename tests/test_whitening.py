@@ -78,6 +78,9 @@ def test_a_bundle_s_whitening_file_undoes_each_part_in_its_span(corpus, tmp_path
                                             "codebook/tail_gain": np.array(1.0)})
     with pytest.raises(ModelError, match="not finite"):  # would turn every novelty score into NaN
         read_whitening(tmp_path)
+    np.savez(tmp_path / "whitening.npz")  # empty: nothing to undo is not "not whitened"
+    with pytest.raises(ModelError, match="holds no parts"):
+        read_whitening(tmp_path)
     (tmp_path / "whitening.npz").write_bytes(b"not an npz")
     with pytest.raises(ModelError, match="whitening.npz is unreadable"):
         read_whitening(tmp_path)

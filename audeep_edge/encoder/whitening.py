@@ -124,6 +124,8 @@ def read_whitening(bundle_dir: str | Path) -> EmbeddingWhitening | None:
             if not all(np.all(np.isfinite(a)) for a in (w.mean, w.basis, w.gains, w.tail_gain)):
                 raise ValueError(f"part {name!r} holds values that are not finite")
             parts[name] = (slice(start, stop), w)
+        if not parts:
+            raise ValueError("it holds no parts")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path} is unreadable ({exc}); rebuild the bundle") from None
     return EmbeddingWhitening(parts)
