@@ -96,18 +96,20 @@ def encoder_model(autoencoder) -> keras.Model:
     float32) for one window at a time (the deployed batch); state layout as auDeep's (per layer: forward,
     backward), then the tanh Dense.
     """
-    encoder, arch = autoencoder.encoder, autoencoder.encoder.arch
-    x = keras.Input(autoencoder.spectrogram_shape, batch_size=1, name="spectrogram")
-    per_direction = [GRUStack(encoder.rnns[d * arch.num_layers:(d + 1) * arch.num_layers], reverse=d == 1,
-                              name=f"{'fw' if d == 0 else 'bw'}_stack")(x) for d in range(arch.directions)]
-    states = [per_direction[d][layer] for layer in range(arch.num_layers) for d in range(arch.directions)]
-    embedding = autoencoder.representation(ops.concatenate(states, axis=-1))
-    return keras.Model(x, {"embedding": embedding}, name="t_rae_encoder_inference")
+    x, outputs = _inference_outputs(autoencoder, ("final",))
+    return keras.Model(x, {"embedding": outputs["final"]}, name="t_rae_encoder_inference")
 
 
 def pooled_encoder_model(autoencoder, pooling: tuple[str, ...]) -> keras.Model:
     """:func:`audeep_edge.training.autoencoders.pooled_encoder_model` as an inference graph: ``spectrogram (1, T, F)``
     -> ``{name: (1, D)}``, the recurrence run once for every output."""
+    x, outputs = _inference_outputs(autoencoder, pooling)
+    return keras.Model(x, outputs, name="t_rae_pooled_encoder_inference")
+
+
+def _inference_outputs(autoencoder, pooling: tuple[str, ...]):
+    """The input ``(1, T, F)`` and ``{name: (1, D)}`` for each name of ``pooling`` (``final``: the representation
+    of the final states; ``mean``, ``max``: of every step's, pooled over the window)."""
     from audeep_edge.training.autoencoders.models import pool_steps
 
     encoder, arch = autoencoder.encoder, autoencoder.encoder.arch
@@ -123,4 +125,4 @@ def pooled_encoder_model(autoencoder, pooling: tuple[str, ...]) -> keras.Model:
     if "final" in pooling:
         finals = [per_direction[d][layer] for layer in range(layers) for d in range(arch.directions)]
         outputs["final"] = autoencoder.representation(ops.concatenate(finals, axis=-1))
-    return keras.Model(x, {name: outputs[name] for name in pooling}, name="t_rae_pooled_encoder_inference")
+    return x, {name: outputs[name] for name in pooling}
