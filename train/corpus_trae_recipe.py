@@ -12,6 +12,10 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
         --epochs 16
     #    more corpora: repeat --corpus with one --windows count each (tried: + 6,000 windows of a GPL-2+ speech
     #    corpus for 6 more epochs, 41 min; no gain beside the codebook, docs/generalisation.md)
+    # 1'. the t-RAE trained on for its pooled representation: auDeep's reconstruction plus agreement between two
+    #     augmented views of each window (training/autoencoders/agreement.py), 8 x 150 batches of 64 pairs from the
+    #     16-epoch run (~5 min per epoch on JAX, resumable); the default bundle's t-RAE, step 3' of codebook_recipe.py
+    KERAS_BACKEND=jax python train/corpus_trae_recipe.py agree --trae runs/trae --out runs/trae-agree
     # 2. the encoder bundle (TensorFlow's converter; ~1 min)
     python train/corpus_trae_recipe.py bundle --out runs/trae
     # 3. the head on ESC-10 folds 1-4 (fold 5 is the demo audio), ~1.5 min
@@ -75,6 +79,26 @@ def cmd_encoder(args: argparse.Namespace) -> None:
                           epochs=args.epochs, seed=args.seed)
 
 
+def cmd_agree(args: argparse.Namespace) -> None:
+    from audeep_edge.training import runs
+    from audeep_edge.training.trainer import AgreementOptions, TrainingOptions, train_agreement
+    from audeep_edge.training.views import ViewSettings
+
+    start = args.trae / "run"
+    caches = [windows_cache(args.trae, 0)]
+    while windows_cache(args.trae, len(caches)).is_file():
+        caches.append(windows_cache(args.trae, len(caches)))
+    windows = np.concatenate([np.load(path, mmap_mode="r") for path in caches])
+    clip = runs.read_run_config(start)["frontend"]["clip_below"]
+    run = args.out / "run"
+    report = train_agreement(
+        windows, start, run,
+        TrainingOptions(batch_size=64, num_epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed),
+        AgreementOptions(weight=args.weight, steps_per_epoch=args.steps, views=ViewSettings(range_db=-float(clip))),
+        resume=(run / runs.CONFIG_FILE).is_file(), verbose=2)
+    log.info("%s: %d epochs in %.0f s", run, len(report.epochs), report.wall_time_s)
+
+
 def cmd_bundle(args: argparse.Namespace) -> None:
     report = quantize_encoder(args.out / "run", args.out / "corpus-trae-dynamic.bundle", "dynamic", hop_seconds=1.0,
                               data_name=args.data_name, data_license=CORPUS_LICENSE)
@@ -95,11 +119,22 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=1, help="training seed")
     p.set_defaults(run=cmd_encoder)
+    p = sub.add_parser("agree", help="train a t-RAE run on with agreement between augmented views (resumes)")
+    p.add_argument("--trae", type=Path, required=True, help="the encoder step's --out (its run/ and windows)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--steps", type=int, default=150, help="batches of 64 view pairs per epoch")
+    p.add_argument("--weight", type=float, default=0.05, help="of the agreement loss beside auDeep's RMSE")
+    p.add_argument("--learning-rate", type=float, default=2e-4)
+    p.add_argument("--seed", type=int, default=1, help="training and view seed")
+    p.set_defaults(run=cmd_agree)
     p = sub.add_parser("bundle", help="the trained encoder as a dynamic-range bundle (no head)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data-name", default="7.76 h Debian corpus (unlabelled)")
     p.set_defaults(run=cmd_bundle)
     args = parser.parse_args()
+    if args.step == "agree" and not ((args.trae / "run").is_dir() and windows_cache(args.trae, 0).is_file()):
+        parser.error(f"--trae {args.trae}: not the --out of the encoder step (no run/ and {WINDOWS_FILE})")
     if args.step == "encoder":
         args.windows = args.windows or [12_000] * len(args.corpus)
         if len(args.windows) != len(args.corpus):

@@ -21,6 +21,8 @@ import numpy as np
 from audeep_edge.errors import ConfigError, DataError
 from audeep_edge.training import runs
 from audeep_edge.training.autoencoders import AutoencoderConfig, build_autoencoder
+from audeep_edge.training.autoencoders.agreement import AgreementAutoencoder
+from audeep_edge.training.views import ViewSettings, view_pairs
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +173,15 @@ def _callbacks(run_dir: Path, options: TrainingOptions, num_examples: int, resum
 
 
 def _prepare_run(run_dir: Path, config: AutoencoderConfig, input_shape: tuple[int, int], options: TrainingOptions,
-                 resume: bool, frontend: dict | None, inputs: Sequence[str]) -> tuple[AutoencoderConfig, int]:
-    """Create or reopen the run; returns the model configuration and the number of epochs already done."""
+                 resume: bool, frontend: dict | None, inputs: Sequence[str],
+                 record: dict | None = None) -> tuple[AutoencoderConfig, int]:
+    """Create or reopen the run (``record``: more training settings for ``config.json``); returns the model
+    configuration and the number of epochs already done."""
     if not resume:
         if (run_dir / runs.CONFIG_FILE).exists() or runs.list_checkpoints(run_dir):
             raise ConfigError(f"--run-name {run_dir}: a training run already exists there; pass --continue to "
                               "resume it or choose another --run-name")
-        training = {**asdict(options), "inputs": list(inputs)}
+        training = {**asdict(options), "inputs": list(inputs), **(record or {})}
         runs.write_run_config(run_dir, config, input_shape, training=training, frontend=frontend)
         return config, 0
     content = runs.read_run_config(run_dir)
@@ -222,22 +226,107 @@ def train_autoencoder(features: np.ndarray, config: AutoencoderConfig, run_dir: 
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
     model = build_autoencoder(config, input_shape)
+    report = _fit(model, features, run_dir, options, done, features.shape[0], resume, verbose, callbacks,
+                  batch_size=options.batch_size, shuffle=True)
+    save_final_weights(model, config, run_dir / runs.WEIGHTS_FILE)
+    return report
+
+
+def _fit(model: keras.Model, data, run_dir: Path, options: TrainingOptions, done: int, examples_per_epoch: int,
+         resume: bool, verbose: int, callbacks: Sequence[keras.callbacks.Callback], **fit_args) -> TrainingReport:
+    """Compile ``model`` with auDeep's Adam, restore checkpoint ``done`` (weights and Adam state) when there is
+    one, and fit ``data`` up to ``options.num_epochs``, a checkpoint per epoch."""
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate, epsilon=1e-8, clipvalue=2.0))
     if done:
         model.optimizer.build(model.trainable_variables)   # so that the checkpoint restores Adam's state too
         model.load_weights(runs.checkpoint_path(run_dir, done))
-    report = TrainingReport(run_dir, features.shape[0], 0.0)
+    report = TrainingReport(run_dir, examples_per_epoch, 0.0)
     if done >= options.num_epochs:
         log.info("%s already has %d of %d epochs; nothing to train", run_dir, done, options.num_epochs)
-    else:
-        run_callbacks = _callbacks(run_dir, options, features.shape[0], resume)
-        start = time.perf_counter()
-        history = model.fit(features, batch_size=options.batch_size, epochs=options.num_epochs, initial_epoch=done,
-                            shuffle=True, callbacks=[*run_callbacks, *callbacks], verbose=verbose)
-        report.wall_time_s = time.perf_counter() - start
-        report.epochs = run_callbacks[0].records
-        if not np.isfinite(history.history["loss"][-1]):
-            raise ConfigError(f"training diverged (loss {history.history['loss'][-1]}) in {run_dir}; "
-                              "lower --learning-rate")
-    save_final_weights(model, config, run_dir / runs.WEIGHTS_FILE)
+        return report
+    run_callbacks = _callbacks(run_dir, options, examples_per_epoch, resume)
+    start = time.perf_counter()
+    history = model.fit(data, epochs=options.num_epochs, initial_epoch=done, callbacks=[*run_callbacks, *callbacks],
+                        verbose=verbose, **fit_args)
+    report.wall_time_s = time.perf_counter() - start
+    report.epochs = run_callbacks[0].records
+    if not np.isfinite(history.history["loss"][-1]):
+        raise ConfigError(f"training diverged (loss {history.history['loss'][-1]}) in {run_dir}; "
+                          "lower --learning-rate")
+    return report
+
+
+@dataclass(frozen=True)
+class AgreementOptions:
+    """Agreement training (``autoencoders.agreement``): ``loss = rmse + weight · nt_xent`` at ``temperature``,
+    ``steps_per_epoch`` batches of view pairs per epoch, views drawn with ``views``."""
+
+    weight: float = 0.05
+    temperature: float = 0.1
+    steps_per_epoch: int = 150
+    views: ViewSettings = ViewSettings()
+
+    def __post_init__(self) -> None:
+        if not self.weight >= 0 or not self.temperature > 0 or self.steps_per_epoch < 1:
+            raise ConfigError(f"agreement settings out of range: weight {self.weight}, temperature "
+                              f"{self.temperature}, steps per epoch {self.steps_per_epoch}")
+
+
+class _ViewPairs(keras.utils.PyDataset):
+    """``steps`` batches ``(batch_size, 2, T, F)`` of view pairs per epoch; batch ``i`` of epoch ``e`` is drawn
+    with the seed ``(seed, e, i)``, so a resumed run sees what an uninterrupted one would have."""
+
+    def __init__(self, windows: np.ndarray, batch_size: int, steps: int, seed: int, views: ViewSettings,
+                 epoch: int) -> None:
+        super().__init__()
+        self.windows, self.batch_size, self.steps, self.seed, self.views = windows, batch_size, steps, seed, views
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return (view_pairs(self.windows, self.batch_size, rng, self.views),)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+def train_agreement(windows: np.ndarray, start: str | Path, run_dir: str | Path, options: TrainingOptions,
+                    agreement: AgreementOptions = AgreementOptions(), *, resume: bool = False, verbose: int = 1,
+                    callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingReport:
+    """Continue the t-RAE of the run ``start`` with agreement between views (or, with ``resume``, continue
+    ``run_dir``) and fill ``run_dir``; its ``autoencoder.weights.h5`` loads as any t-RAE run's.
+
+    Parameters
+    ----------
+    windows : np.ndarray [shape=(N, T, F)], the t-RAE's windows in [-1, 1] (may be memory-mapped).
+    start : a forward-only GRU t-RAE run whose weights are the starting point and whose front end is kept.
+
+    Raises
+    ------
+    ConfigError : not such a t-RAE, the run exists and ``resume`` is False, or training diverged.
+    ModelError / DataError : unreadable ``start`` or windows that do not fit it.
+    """
+    windows = check_features(windows, "windows")
+    run_dir, start = Path(run_dir), Path(start)
+    content = runs.read_run_config(start)
+    if tuple(content["input_shape"]) != windows.shape[1:]:
+        raise DataError(f"windows of shape {windows.shape[1:]} do not fit {start}, which reads "
+                        f"{tuple(content['input_shape'])}")
+    record = {"agreement": asdict(agreement), "start": str(start)}
+    config, done = _prepare_run(run_dir, runs.model_config(content), windows.shape[1:], options, resume,
+                                content.get("frontend"), [str(runs.weights_file(start))], record)
+    if options.seed is not None:
+        keras.utils.set_random_seed(options.seed)
+    model = AgreementAutoencoder(build_autoencoder(config, windows.shape[1:]), weight=agreement.weight,
+                                 temperature=agreement.temperature)
+    if not done:
+        model.autoencoder.load_weights(runs.weights_file(start))
+    pairs = _ViewPairs(windows, options.batch_size, agreement.steps_per_epoch, options.seed or 0, agreement.views,
+                       done)
+    report = _fit(model, pairs, run_dir, options, done, options.batch_size * agreement.steps_per_epoch, resume,
+                  verbose, callbacks)
+    save_final_weights(model.autoencoder, config, run_dir / runs.WEIGHTS_FILE)
     return report

@@ -150,35 +150,37 @@ class RecurrentEncoder(keras.layers.Layer):
             use_tf1_kernels(rnn.cell, input_shape[-1] if first else self.arch.num_units)
             rnn.build(tuple(input_shape) if first else (*input_shape[:-1], self.arch.num_units))
 
-    def call(self, x, training=False):
+    def _each_layer(self, x, training: bool):
+        """Every layer in turn, with :meth:`call`'s training noise and dropout: yields ``(direction, layer,
+        outputs (B, S, U), final states as Keras returns them)``."""
         num_layers = self.arch.num_layers
         if training:
             x = self.noise(x, training=True)
-        states = [[] for _ in range(num_layers)]
         for direction in range(self.arch.directions):
             seq = x
             for layer in range(num_layers):
                 if training:
                     seq = self.dropout(seq, training=True)
                 seq, *final = self.rnns[direction * num_layers + layer](seq, training=training)
-                states[layer].extend(final[::-1])            # Keras [h, c] -> auDeep [c, h]
+                yield direction, layer, seq, final
                 if training and layer < num_layers - 1:
                     seq = self.dropout(seq, training=True)
+
+    def call(self, x, training=False):
+        states = [[] for _ in range(self.arch.num_layers)]
+        for _, layer, _, final in self._each_layer(x, training):
+            states[layer].extend(final[::-1])            # Keras [h, c] -> auDeep [c, h]
         return ops.concatenate([s for layer in states for s in layer], axis=-1)
 
-    def step_states(self, x):
-        """GRU, inference: ``(B, S, D_in) -> (B, S, arch.state_size)``, the state after every frame in
-        :meth:`call`'s layout (the backward stack's steps put back in time order; for a forward-only encoder
-        the last step is :meth:`call`'s output)."""
+    def step_states(self, x, training=False):
+        """GRU: ``(B, S, D_in) -> (B, S, arch.state_size)``, the state after every frame in :meth:`call`'s layout
+        (the backward stack's steps put back in time order; for a forward-only encoder the last step is
+        :meth:`call`'s output). ``training`` adds :meth:`call`'s noise and dropout."""
         if self.arch.cell != "GRU":
             raise ValueError("step states need a GRU encoder (an LSTM's cell states are not returned per step)")
-        num_layers = self.arch.num_layers
-        states = [[] for _ in range(num_layers)]
-        for direction in range(self.arch.directions):
-            seq = x
-            for layer in range(num_layers):
-                seq, *_ = self.rnns[direction * num_layers + layer](seq)
-                states[layer].append(ops.flip(seq, axis=1) if direction == 1 else seq)
+        states = [[] for _ in range(self.arch.num_layers)]
+        for direction, layer, seq, _ in self._each_layer(x, training):
+            states[layer].append(ops.flip(seq, axis=1) if direction == 1 else seq)
         return ops.concatenate([s for layer in states for s in layer], axis=-1)
 
 
