@@ -12,10 +12,11 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
     # 3. head on a labelled ESC-layout set (folds 1-4; fold 5 measures it) and the bundles (~1 min each)
     python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
         --labelled ESC-10 --out audeep_edge/assets --name general --precision dynamic int8 float32
-    # 3'. the default: the same with the corpus t-RAE of train/corpus_trae_recipe.py (16 epochs) beside it, its
-    #     representation averaged and maximised over the window (--trae-pooling, default mean max; ~3 min)
+    # 3'. the default: the same with the corpus t-RAE of train/corpus_trae_recipe.py (16 epochs, then 12 of
+    #     agreement between views: its `agree` step) beside it, its representation averaged and maximised over the
+    #     window (--trae-pooling, default mean max; ~3 min)
     python train/codebook_recipe.py bundle --codebook runs/general/codebook.npz --corpus runs/general/corpus \\
-        --trae-run runs/trae/run --labelled ESC-10 --out audeep_edge/assets --name general-fused \\
+        --trae-run runs/trae-agree/run --labelled ESC-10 --out audeep_edge/assets --name general-fused \\
         --precision dynamic int8
 
 Neither the evaluation sets of the transfer benchmark (ESC-10, spoken digits) nor any labelled data is in the
@@ -108,12 +109,23 @@ def fused_encoder(codebook: Codebook, run_dir: Path, corpus: Corpus, stat_window
     return encoder
 
 
+def trae_description(run: Path) -> str:
+    """How a t-RAE run was trained, for the bundle's record: its epochs, after those of the run it started from."""
+    from audeep_edge.training.runs import read_run_config
+
+    training = read_run_config(run)["training"]
+    described = f"{training['num_epochs']} epochs"
+    if "agreement" in training:
+        described = (f"{read_run_config(training['start'])['training']['num_epochs']} epochs + {described} of "
+                     "agreement between views")
+    return f"t-RAE of {described}"
+
+
 def cmd_bundle(args: argparse.Namespace) -> None:
     from audeep_edge.training.quantize.bundler import format_report, use_tensorflow_backend
     from audeep_edge.head.enroll import FALSE_ACCEPT
     from audeep_edge.own_sounds.head import fit_head
     from audeep_edge.training.quantize.codebook_bundle import build_bundle
-    from audeep_edge.training.runs import read_run_config
 
     use_tensorflow_backend()
     codebook = Codebook.load(args.codebook)
@@ -139,8 +151,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     encoder_name, run = "codebook", args.codebook.name
     if args.trae_run is not None:
         encoder_name = "codebook + t-RAE (auDeep) side by side"
-        run += (f" + t-RAE of {read_run_config(args.trae_run)['training']['num_epochs']} epochs"
-                f" ({', '.join(args.trae_pooling)} over the window)")
+        run += f" + {trae_description(args.trae_run)} ({', '.join(args.trae_pooling)} over the window)"
     training = {"dataset": f"encoder: {corpus.hours:.2f} h unlabelled (" + "; ".join(sources)
                            + f"); head: {args.labelled.name} folds != {args.eval_fold}",
                 "license": args.license, "encoder": encoder_name, "run": run,

@@ -6,15 +6,16 @@ Steps (times on the 2-core x86 CPU of docs/generalisation.md):
     # 0. the corpus: step 1 of train/codebook_recipe.py (~3 min)
     # 1. the autoencoder, 12,000 random corpus windows x 8 epochs (~4-6 min per epoch on JAX, resumable)
     KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae
-    #    the default bundle (general-fused-dynamic) uses this run resumed to 16 epochs (8 more: ~35-60 min), then
-    #    step 3' of train/codebook_recipe.py; general-trae-dynamic is the run at 8 epochs (steps 2 and 3 below)
+    #    resumed to 16 epochs (8 more: ~35-60 min) it is where step 1' starts; general-trae-dynamic is the run at
+    #    8 epochs (steps 2 and 3 below)
     KERAS_BACKEND=jax python train/corpus_trae_recipe.py encoder --corpus runs/general/corpus --out runs/trae \\
         --epochs 16
     #    more corpora: repeat --corpus with one --windows count each (tried: + 6,000 windows of a GPL-2+ speech
     #    corpus for 6 more epochs, 41 min; no gain beside the codebook, docs/generalisation.md)
     # 1'. the t-RAE trained on for its pooled representation: auDeep's reconstruction plus agreement between two
-    #     augmented views of each window (training/autoencoders/agreement.py), 8 x 150 batches of 64 pairs from the
-    #     16-epoch run (~5 min per epoch on JAX, resumable); the default bundle's t-RAE, step 3' of codebook_recipe.py
+    #     augmented views of each window (training/autoencoders/agreement.py), 12 x 150 batches of 64 pairs from
+    #     the 16-epoch run (~5 min per epoch on JAX, 1 h, resumable); the default bundle's t-RAE (step 3' of
+    #     codebook_recipe.py with --trae-run runs/trae-agree/run)
     KERAS_BACKEND=jax python train/corpus_trae_recipe.py agree --trae runs/trae --out runs/trae-agree
     # 2. the encoder bundle (TensorFlow's converter; ~1 min)
     python train/corpus_trae_recipe.py bundle --out runs/trae
@@ -122,7 +123,7 @@ def main() -> None:
     p = sub.add_parser("agree", help="train a t-RAE run on with agreement between augmented views (resumes)")
     p.add_argument("--trae", type=Path, required=True, help="the encoder step's --out (its run/ and windows)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--steps", type=int, default=150, help="batches of 64 view pairs per epoch")
     p.add_argument("--weight", type=float, default=0.05, help="of the agreement loss beside auDeep's RMSE")
     p.add_argument("--learning-rate", type=float, default=2e-4)

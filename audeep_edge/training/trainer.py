@@ -55,7 +55,7 @@ class TrainingOptions:
 @dataclass(frozen=True)
 class EpochRecord:
     epoch: int            # 1-based
-    loss: float           # mean RMSE over the epoch's batches
+    loss: float           # mean loss over the epoch's batches (RMSE; with agreement + weight · NT-Xent)
     seconds: float        # wall time of the epoch (the first one includes compilation)
     examples_per_s: float
 
