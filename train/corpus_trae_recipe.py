@@ -89,7 +89,8 @@ def cmd_agree(args: argparse.Namespace) -> None:
     caches = [windows_cache(args.trae, 0)]
     while windows_cache(args.trae, len(caches)).is_file():
         caches.append(windows_cache(args.trae, len(caches)))
-    windows = np.concatenate([np.load(path, mmap_mode="r") for path in caches])
+    parts = [np.load(path, mmap_mode="r") for path in caches]
+    windows = parts[0] if len(parts) == 1 else np.concatenate(parts)      # one corpus stays memory-mapped
     clip = runs.read_run_config(start)["frontend"]["clip_below"]
     run = args.out / "run"
     report = train_agreement(
