@@ -37,8 +37,9 @@ def test_a_view_stays_a_window_and_moves_the_sound():
     shifted = ViewSettings(mix_probability=0, warp=0, shift_bins=3, roll_frames=0, mask_frames=0, mask_bins=0)
     peaks = {int(np.argmax(view(w[0], w[1], np.random.default_rng(s), shifted).mean(0))) for s in range(8)}
     assert len(peaks) > 1                                                     # the ridge moves along the mel axis
-    with pytest.raises(ConfigError):
-        ViewSettings(warp=1.5)
+    for wrong in ({"warp": 1.5}, {"roll_frames": -1}, {"mix_gain_db": (-6.0, -20.0)}):
+        with pytest.raises(ConfigError):
+            ViewSettings(**wrong)
 
 
 def test_view_pairs_are_two_views_of_one_window():

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from audeep_edge.bundle import load_bundle
+from audeep_edge.errors import AudeepError
 from audeep_edge.features.normalize import window_features
 from audeep_edge.own_sounds.encoder import quantize_encoder, train_autoencoder_run
 from audeep_edge.pipeline.assemble import ASSETS, AUTOENCODER_BUNDLE
@@ -144,7 +146,10 @@ def main() -> None:
         for directory in args.corpus:
             if not directory.is_dir():
                 parser.error(f"--corpus {directory}: not a corpus directory (train/codebook_recipe.py corpus)")
-    args.run(args)
+    try:
+        args.run(args)
+    except AudeepError as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ class ViewSettings:
     mask_bins: int = 12
 
     def __post_init__(self) -> None:
-        if not self.range_db > 0 or not 0 <= self.mix_probability <= 1 or not 0 <= self.warp < 1:
+        counts = (self.shift_bins, self.roll_frames, self.mask_frames, self.mask_bins)
+        if (not self.range_db > 0 or not 0 <= self.mix_probability <= 1 or not 0 <= self.warp < 1
+                or min(counts) < 0 or self.mix_gain_db[0] > self.mix_gain_db[1]):
             raise ConfigError(f"view settings out of range: {self}")
 
 
